@@ -1,0 +1,32 @@
+//! Project automation: `cargo xtask <task>`.
+//!
+//! - `cargo xtask test`: everything the README's test command promises (see `test.rs`).
+//! - `cargo xtask bench`: end-to-end benchmarks against the peers (see `bench.rs`).
+
+mod bench;
+mod test;
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let mut args = std::env::args().skip(1);
+    let task = args.next();
+    let rest: Vec<String> = args.collect();
+    let result = match task.as_deref() {
+        Some("test") => test::run(&rest),
+        Some("bench") => bench::run(&rest),
+        _ => {
+            eprintln!("usage: cargo xtask <test|bench> [options]");
+            eprintln!("  test   run the whole test suite (what CI runs)");
+            eprintln!("  bench  end-to-end benchmarks against the peers");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("xtask: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}

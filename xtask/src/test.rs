@@ -1,0 +1,76 @@
+//! `cargo xtask test`: the README's test command.
+//!
+//! Prepares what the tests need that cargo does not fetch (a Python virtual environment with
+//! the `websockets` package, for the interoperability test), then runs the workspace's tests.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+pub(crate) fn run(args: &[String]) -> Result<(), String> {
+    let root = workspace_root();
+    let python = python_env(&root)?;
+    let mut cargo = Command::new(env_or("CARGO", "cargo"));
+    cargo
+        .current_dir(&root)
+        .args(["test", "--workspace", "--all-targets"])
+        .args(args)
+        .env("ARMATURE_PYTHON", &python);
+    run_cmd(&mut cargo)?;
+    let mut doc = Command::new(env_or("CARGO", "cargo"));
+    doc.current_dir(&root)
+        .args(["test", "--workspace", "--doc"]);
+    run_cmd(&mut doc)
+}
+
+/// A virtual environment under `target/py` with the Python packages the tests use.
+fn python_env(root: &Path) -> Result<PathBuf, String> {
+    let venv = root.join("target").join("py");
+    let python = venv.join("bin").join("python");
+    let ready = python.exists()
+        && Command::new(&python)
+            .args(["-c", "import websockets"])
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+    if !ready {
+        eprintln!(
+            "xtask: preparing {} (python3 -m venv, pip install websockets)",
+            venv.display()
+        );
+        run_cmd(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
+        run_cmd(
+            Command::new(&python)
+                .args([
+                    "-m",
+                    "pip",
+                    "install",
+                    "--quiet",
+                    "--disable-pip-version-check",
+                ])
+                .arg("websockets==15.0.1"),
+        )?;
+    }
+    Ok(python)
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+fn env_or(key: &str, default: &str) -> String {
+    std::env::var(key).unwrap_or_else(|_| default.to_owned())
+}
+
+fn run_cmd(cmd: &mut Command) -> Result<(), String> {
+    let status = cmd
+        .status()
+        .map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{cmd:?} failed: {status}"))
+    }
+}

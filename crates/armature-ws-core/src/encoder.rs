@@ -1,0 +1,310 @@
+//! Turning messages into frames: one message, one frame, as [`Bytes`].
+//!
+//! Server frames are not masked, so the bytes of one encoded message can be written to every
+//! recipient of a broadcast. Client frames must be masked with a fresh key per frame
+//! (RFC 6455 §5.3); [`Encoder`] in the client role does that, and the `*_masked` functions
+//! take the key from the caller (for tests).
+//!
+//! ```
+//! use armature_ws_core::{encode_message, encode_text, WebSocketMessage};
+//!
+//! // RFC 6455 §5.7: a single-frame unmasked text message "Hello".
+//! let frame = encode_text("Hello");
+//! assert_eq!(&frame[..], [0x81, 0x05, b'H', b'e', b'l', b'l', b'o']);
+//! assert_eq!(encode_message(&WebSocketMessage::text("Hello")), frame);
+//! ```
+
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher;
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use crate::close::CloseFrame;
+use crate::config::Role;
+use crate::frame::{FrameHeader, MAX_CONTROL_PAYLOAD, apply_mask};
+use crate::message::WebSocketMessage;
+use crate::opcode::OpCode;
+
+/// Appends one frame to `dst`: header, then `payload`, masked with `mask` if given.
+///
+/// This writes exactly what it is given: a control frame's payload should be at most 125
+/// bytes and a control frame should have `fin` set (RFC 6455 §5.5); tests use this to build
+/// frames that break those rules.
+///
+/// ```
+/// use armature_ws_core::{encode_frame_into, OpCode};
+/// use bytes::BytesMut;
+///
+/// let mut dst = BytesMut::new();
+/// encode_frame_into(OpCode::Text, false, b"Hel", None, &mut dst);
+/// encode_frame_into(OpCode::Continuation, true, b"lo", None, &mut dst);
+/// assert_eq!(&dst[..], b"\x01\x03Hel\x80\x02lo");
+/// ```
+pub fn encode_frame_into(
+    opcode: OpCode,
+    fin: bool,
+    payload: &[u8],
+    mask: Option<[u8; 4]>,
+    dst: &mut BytesMut,
+) {
+    let mut header = FrameHeader::new(opcode, payload.len() as u64);
+    header.fin = fin;
+    header.mask = mask;
+    dst.reserve(header.len() + payload.len());
+    header.encode(dst);
+    let start = dst.len();
+    dst.put_slice(payload);
+    if let Some(mask) = mask {
+        apply_mask(&mut dst[start..], mask);
+    }
+}
+
+/// The encoded size of `msg` as one frame, without a mask.
+pub fn encoded_len(msg: &WebSocketMessage) -> usize {
+    let len = payload_len(msg);
+    FrameHeader::new(msg.opcode(), len as u64).len() + len
+}
+
+/// The payload length as sent: ping and pong payloads are cut to 125 bytes, a close carries
+/// its code and its reason cut to 123 bytes.
+fn payload_len(msg: &WebSocketMessage) -> usize {
+    match msg {
+        WebSocketMessage::Text(text) => text.len(),
+        WebSocketMessage::Binary(data) => data.len(),
+        WebSocketMessage::Ping(data) | WebSocketMessage::Pong(data) => {
+            data.len().min(MAX_CONTROL_PAYLOAD)
+        }
+        WebSocketMessage::Close(Some(close)) if close.code.is_allowed() => {
+            2 + close.wire_reason().len()
+        }
+        WebSocketMessage::Close(_) => 0,
+    }
+}
+
+fn encode_with(msg: &WebSocketMessage, mask: Option<[u8; 4]>, dst: &mut BytesMut) {
+    match msg {
+        WebSocketMessage::Text(text) => {
+            encode_frame_into(OpCode::Text, true, text.as_bytes(), mask, dst);
+        }
+        WebSocketMessage::Binary(data) => encode_frame_into(OpCode::Binary, true, data, mask, dst),
+        WebSocketMessage::Ping(data) => {
+            let len = data.len().min(MAX_CONTROL_PAYLOAD);
+            encode_frame_into(OpCode::Ping, true, &data[..len], mask, dst);
+        }
+        WebSocketMessage::Pong(data) => {
+            let len = data.len().min(MAX_CONTROL_PAYLOAD);
+            encode_frame_into(OpCode::Pong, true, &data[..len], mask, dst);
+        }
+        WebSocketMessage::Close(close) => {
+            let mut payload = [0u8; MAX_CONTROL_PAYLOAD];
+            let mut len = 0;
+            if let Some(close) = close.as_ref().filter(|c| c.code.is_allowed()) {
+                let reason = close.wire_reason().as_bytes();
+                payload[..2].copy_from_slice(&u16::from(close.code).to_be_bytes());
+                payload[2..2 + reason.len()].copy_from_slice(reason);
+                len = 2 + reason.len();
+            }
+            encode_frame_into(OpCode::Close, true, &payload[..len], mask, dst);
+        }
+    }
+}
+
+/// Appends `msg` as one unmasked frame (the server's way) to `dst`.
+///
+/// Ping and pong payloads longer than 125 bytes are cut to 125; a close reason is cut to 123
+/// bytes at a character boundary; a close whose code may not be sent (1005, 1006, 1015, …)
+/// goes out without a code.
+pub fn encode_message_into(msg: &WebSocketMessage, dst: &mut BytesMut) {
+    encode_with(msg, None, dst);
+}
+
+/// `msg` as one unmasked frame (the server's way): encode a broadcast once, clone the
+/// [`Bytes`] per recipient. See [`encode_message_into`] for how control payloads are cut.
+pub fn encode_message(msg: &WebSocketMessage) -> Bytes {
+    let mut dst = BytesMut::with_capacity(encoded_len(msg));
+    encode_with(msg, None, &mut dst);
+    dst.freeze()
+}
+
+/// Appends `msg` as one frame masked with `mask` (the client's way) to `dst`.
+pub fn encode_message_masked_into(msg: &WebSocketMessage, mask: [u8; 4], dst: &mut BytesMut) {
+    encode_with(msg, Some(mask), dst);
+}
+
+/// `msg` as one frame masked with `mask` (the client's way).
+pub fn encode_message_masked(msg: &WebSocketMessage, mask: [u8; 4]) -> Bytes {
+    let mut dst = BytesMut::with_capacity(encoded_len(msg) + 4);
+    encode_with(msg, Some(mask), &mut dst);
+    dst.freeze()
+}
+
+/// A text message as one unmasked frame.
+pub fn encode_text(text: &str) -> Bytes {
+    let mut dst = BytesMut::with_capacity(text.len() + 10);
+    encode_frame_into(OpCode::Text, true, text.as_bytes(), None, &mut dst);
+    dst.freeze()
+}
+
+/// A binary message as one unmasked frame.
+pub fn encode_binary(data: &[u8]) -> Bytes {
+    let mut dst = BytesMut::with_capacity(data.len() + 10);
+    encode_frame_into(OpCode::Binary, true, data, None, &mut dst);
+    dst.freeze()
+}
+
+/// A close frame, unmasked: with the code and reason if given (see [`encode_message_into`]).
+///
+/// ```
+/// use armature_ws_core::{encode_close, CloseCode, CloseFrame};
+///
+/// let frame = encode_close(Some(&CloseFrame::new(CloseCode::Normal, "bye")));
+/// assert_eq!(&frame[..], b"\x88\x05\x03\xe8bye");
+/// assert_eq!(&encode_close(None)[..], b"\x88\x00");
+/// ```
+pub fn encode_close(close: Option<&CloseFrame>) -> Bytes {
+    encode_message(&WebSocketMessage::Close(close.cloned()))
+}
+
+/// Encodes messages for one role: unmasked for a server, masked with a new key per frame for a
+/// client.
+///
+/// Client keys come from the standard library's randomly seeded SipHash over a counter, so
+/// they cannot be predicted from earlier frames.
+///
+/// ```
+/// use armature_ws_core::{Config, Decoder, Encoder, Role, WebSocketMessage};
+/// use bytes::BytesMut;
+///
+/// let mut client = Encoder::new(Role::Client);
+/// let mut wire = BytesMut::new();
+/// client.encode(&WebSocketMessage::text("hi"), &mut wire);
+/// assert_eq!(wire[1] & 0x80, 0x80, "masked");
+///
+/// let mut server = Decoder::new(Config::server());
+/// assert_eq!(server.decode(&mut wire).unwrap(), Some(WebSocketMessage::text("hi")));
+/// ```
+#[derive(Debug, Clone)]
+pub struct Encoder {
+    role: Role,
+    keys: RandomState,
+    counter: u64,
+}
+
+impl Encoder {
+    /// An encoder for `role`.
+    pub fn new(role: Role) -> Self {
+        Self {
+            role,
+            keys: RandomState::new(),
+            counter: 0,
+        }
+    }
+
+    /// The role.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// A fresh masking key.
+    pub fn next_mask(&mut self) -> [u8; 4] {
+        self.counter = self.counter.wrapping_add(1);
+        (self.keys.hash_one(self.counter) as u32).to_ne_bytes()
+    }
+
+    /// Appends `msg` as one frame to `dst`, masked in the client role.
+    pub fn encode(&mut self, msg: &WebSocketMessage, dst: &mut BytesMut) {
+        match self.role {
+            Role::Server => encode_with(msg, None, dst),
+            Role::Client => {
+                let mask = self.next_mask();
+                encode_with(msg, Some(mask), dst);
+            }
+        }
+    }
+
+    /// Appends one frame to `dst` (see [`encode_frame_into`]), masked in the client role.
+    pub fn encode_frame(&mut self, opcode: OpCode, fin: bool, payload: &[u8], dst: &mut BytesMut) {
+        let mask = match self.role {
+            Role::Server => None,
+            Role::Client => Some(self.next_mask()),
+        };
+        encode_frame_into(opcode, fin, payload, mask, dst);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::close::CloseCode;
+
+    /// RFC 6455 §5.7 examples, produced byte for byte.
+    #[test]
+    fn rfc6455_5_7_examples() {
+        assert_eq!(&encode_text("Hello")[..], b"\x81\x05Hello");
+        let masked = encode_message_masked(&WebSocketMessage::text("Hello"), [0x37, 0xfa, 0x21, 0x3d]);
+        assert_eq!(
+            &masked[..],
+            [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58]
+        );
+        assert_eq!(
+            &encode_message(&WebSocketMessage::ping(&b"Hello"[..]))[..],
+            b"\x89\x05Hello"
+        );
+        assert_eq!(
+            &encode_message_masked(&WebSocketMessage::pong(&b"Hello"[..]), [0x37, 0xfa, 0x21, 0x3d])[..],
+            [0x8a, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58]
+        );
+        let big = vec![0xAB; 256];
+        let frame = encode_binary(&big);
+        assert_eq!(&frame[..4], [0x82, 0x7E, 0x01, 0x00]);
+        assert_eq!(&frame[4..], &big[..]);
+        let big = vec![0xCD; 65536];
+        let frame = encode_binary(&big);
+        assert_eq!(&frame[..10], [0x82, 0x7F, 0, 0, 0, 0, 0, 0x01, 0x00, 0x00]);
+        assert_eq!(frame.len(), 65546);
+    }
+
+    /// RFC 6455 §5.5: control payloads are at most 125 bytes; §5.5.1: code then reason.
+    #[test]
+    fn rfc6455_5_5_control_payloads_are_cut() {
+        let ping = encode_message(&WebSocketMessage::ping(vec![7u8; 300]));
+        assert_eq!(ping.len(), 2 + 125);
+        assert_eq!(ping[1], 125);
+        let close = encode_message(&WebSocketMessage::close(CloseCode::Normal, "x".repeat(200)));
+        assert_eq!(close.len(), 2 + 125);
+        assert_eq!(&close[2..4], b"\x03\xe8");
+        let no_code = encode_message(&WebSocketMessage::close(CloseCode::Abnormal, "gone"));
+        assert_eq!(&no_code[..], b"\x88\x00");
+    }
+
+    #[test]
+    fn encoded_len_is_exact() {
+        for msg in [
+            WebSocketMessage::text("a".repeat(125)),
+            WebSocketMessage::text("a".repeat(126)),
+            WebSocketMessage::binary(vec![0; 70_000]),
+            WebSocketMessage::ping(vec![0; 200]),
+            WebSocketMessage::close(CloseCode::Away, "r"),
+            WebSocketMessage::Close(None),
+        ] {
+            assert_eq!(encode_message(&msg).len(), encoded_len(&msg));
+        }
+    }
+
+    #[test]
+    fn client_encoder_masks_with_changing_keys() {
+        let mut enc = Encoder::new(Role::Client);
+        let (a, b) = (enc.next_mask(), enc.next_mask());
+        assert_ne!(a, b);
+        let mut dst = BytesMut::new();
+        enc.encode(&WebSocketMessage::binary(vec![0u8; 4]), &mut dst);
+        assert_eq!(dst[1], 0x84);
+        // Zero payload XOR key = key: the payload on the wire is the key itself.
+        assert_eq!(dst[2..6], dst[6..10]);
+
+        let mut server = Encoder::new(Role::Server);
+        let mut dst = BytesMut::new();
+        server.encode(&WebSocketMessage::text("hi"), &mut dst);
+        assert_eq!(&dst[..], b"\x81\x02hi");
+    }
+}

@@ -10,8 +10,32 @@
 //! | [`sse`] | `armature-sse` | Server-Sent Events: events, streams, broadcaster, resume |
 //!
 //! and [`Error`], the one error type those runtime crates share.
+//!
+//! It also holds the application server: [`App`] mounts modules (`#[module]`), their
+//! injectable services (`#[injectable]`) and controllers (`#[controller]`) and serves them on
+//! hyper 1.
 
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
+pub mod app;
+pub mod body;
+pub mod di;
+pub mod module;
+pub mod request;
+pub mod router;
+pub mod server;
+pub mod shutdown;
+pub mod static_files;
+
+pub use app::{App, AppService};
 pub use armature_realtime_error::{Error, Result};
 pub use armature_sse as sse;
 pub use armature_ws as ws;
 pub use armature_ws_core as ws_core;
+pub use di::{Container, Injectable};
+pub use module::{Controller, ControllerRoutes, Module, ModuleBuilder, Route, RouteKind};
+pub use request::{FromParam, RequestHead};
+pub use server::{RunningServer, Server};

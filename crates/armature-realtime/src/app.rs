@@ -1,0 +1,223 @@
+//! [`App`]: mounts modules, controllers, plain routes and static files into one route table,
+//! and [`AppService`], the request → response function built from it.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{Method, Request, Response, StatusCode};
+
+use crate::Error;
+use crate::body::{Body, bytes_response_static, text_response};
+use crate::di::Injectable;
+use crate::module::{Module, ModuleBuilder, Route, RouteKind};
+use crate::request::RequestHead;
+use crate::router::{Match, Router, join_paths};
+use crate::server::Server;
+use crate::shutdown::{self, ShutdownSignal, ShutdownTrigger};
+use crate::static_files::serve_file;
+
+/// An application: modules with their providers and controllers, extra routes and static
+/// files. Build it with chained calls, then [`bind`](App::bind) or [`serve`](App::serve).
+///
+/// ```no_run
+/// use armature_realtime::App;
+///
+/// # #[tokio::main] async fn main() -> Result<(), armature_realtime::Error> {
+/// App::new()
+///     .page("/", "<h1>hello</h1>")
+///     .serve("127.0.0.1:3000")
+///     .await
+/// # }
+/// ```
+#[derive(Debug, Default)]
+pub struct App {
+    builder: ModuleBuilder,
+    routes: Vec<Route>,
+    shutdown_timeout: Option<Duration>,
+}
+
+/// How long [`Server`] waits for open connections after a shutdown signal, by default.
+pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl App {
+    /// An empty application.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Registers module `M` (its providers, controllers and imports).
+    pub fn module<M: Module>(mut self) -> Self {
+        self.builder.import::<M>();
+        self
+    }
+
+    /// Registers a ready-made provider instance, replacing the one `#[injectable]` would
+    /// create (useful in tests).
+    pub fn provide<T: Injectable>(mut self, value: T) -> Self {
+        self.builder.provide(value);
+        self
+    }
+
+    /// Adds a route.
+    pub fn route(mut self, route: Route) -> Self {
+        self.routes.push(route);
+        self
+    }
+
+    /// Adds a `GET` route served by `handler`.
+    pub fn get<F, Fut>(self, path: &str, handler: F) -> Self
+    where
+        F: Fn(RequestHead) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Response<Body>> + Send + 'static,
+    {
+        self.route(Route::new(Method::GET, path, RouteKind::Http, handler))
+    }
+
+    /// Serves a fixed HTML page at `path`.
+    pub fn page(self, path: &str, html: &'static str) -> Self {
+        self.get(path, move |_| async move {
+            bytes_response_static(html.as_bytes(), "text/html; charset=utf-8")
+        })
+    }
+
+    /// Serves the files under `dir` at `mount` (`"/"` or `"/static"`); a directory serves
+    /// its `index.html`. Routes of controllers take precedence over files.
+    pub fn static_dir(self, mount: &str, dir: impl Into<PathBuf>) -> Self {
+        let dir: Arc<PathBuf> = Arc::new(dir.into());
+        let pattern = join_paths(mount, "/*file");
+        self.get(&pattern, move |head| {
+            let dir = Arc::clone(&dir);
+            async move { serve_file(&dir, head.param("file").unwrap_or("")).await }
+        })
+    }
+
+    /// How long the server waits for open connections to finish after a shutdown signal
+    /// before it drops them (default [`DEFAULT_SHUTDOWN_TIMEOUT`]).
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.shutdown_timeout = Some(timeout);
+        self
+    }
+
+    /// Builds the controllers and the route table.
+    ///
+    /// # Errors
+    /// A provider or controller that cannot be built, a malformed path, or two routes with
+    /// the same method and path.
+    pub fn build(mut self) -> Result<AppService, Error> {
+        let mut router = Router::new();
+        let mut table = Vec::new();
+        for (prefix, routes) in self.builder.build_controllers()? {
+            for route in routes {
+                let path = join_paths(&prefix, &route.path);
+                table.push((path, route));
+            }
+        }
+        for route in self.routes {
+            table.push((route.path.clone(), route));
+        }
+        for (path, route) in table {
+            router.insert(route.method.clone(), &path, route)?;
+        }
+        let (trigger, signal) = shutdown::channel();
+        Ok(AppService {
+            inner: Arc::new(Inner {
+                router,
+                signal,
+                trigger,
+                shutdown_timeout: self.shutdown_timeout.unwrap_or(DEFAULT_SHUTDOWN_TIMEOUT),
+            }),
+        })
+    }
+
+    /// Builds the app and binds a listener on `addr` (`"127.0.0.1:0"` picks a free port).
+    ///
+    /// # Errors
+    /// See [`App::build`]; [`Error::Io`] when the address cannot be bound.
+    pub async fn bind(self, addr: impl tokio::net::ToSocketAddrs) -> Result<Server, Error> {
+        let service = self.build()?;
+        Server::bind(service, addr).await
+    }
+
+    /// Builds, binds and serves until Ctrl-C, then shuts down gracefully.
+    ///
+    /// # Errors
+    /// See [`App::bind`].
+    pub async fn serve(self, addr: impl tokio::net::ToSocketAddrs) -> Result<(), Error> {
+        let server = self.bind(addr).await?;
+        server
+            .run_until(async {
+                let _ = tokio::signal::ctrl_c().await;
+            })
+            .await
+    }
+}
+
+struct Inner {
+    router: Router<Route>,
+    signal: ShutdownSignal,
+    trigger: ShutdownTrigger,
+    shutdown_timeout: Duration,
+}
+
+/// A built application: answers requests through its route table. Cheap to clone.
+#[derive(Clone)]
+pub struct AppService {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for AppService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppService")
+            .field("routes", &self.routes())
+            .finish()
+    }
+}
+
+impl AppService {
+    /// The mounted routes as `(method, full path, kind)`, in mount order.
+    pub fn routes(&self) -> Vec<(Method, String, RouteKind)> {
+        self.inner
+            .router
+            .routes()
+            .map(|(m, p, route)| (m.clone(), p.to_string(), route.kind))
+            .collect()
+    }
+
+    /// Answers one request. Its body is not read (realtime routes never need one); the
+    /// upgrade handle hyper put in its extensions travels on to WebSocket routes.
+    pub async fn call<B>(&self, req: Request<B>) -> Response<Body> {
+        let (mut parts, _body) = req.into_parts();
+        let (handler, params) = match self.inner.router.find(&parts.method, parts.uri.path()) {
+            Match::Found(route, params) => (Arc::clone(&route.handler), params),
+            Match::MethodNotAllowed => {
+                return text_response(StatusCode::METHOD_NOT_ALLOWED, "method not allowed");
+            }
+            Match::NotFound => return text_response(StatusCode::NOT_FOUND, "not found"),
+        };
+        parts.extensions.insert(self.inner.signal.clone());
+        handler(RequestHead::new(parts, params)).await
+    }
+
+    /// The signal raised when the server serving this app shuts down.
+    pub fn shutdown_signal(&self) -> ShutdownSignal {
+        self.inner.signal.clone()
+    }
+
+    pub(crate) fn trigger_shutdown(&self) {
+        self.inner.trigger.trigger();
+    }
+
+    pub(crate) fn shutdown_timeout(&self) -> Duration {
+        self.inner.shutdown_timeout
+    }
+
+    /// Binds a listener and returns the [`Server`] for this app.
+    ///
+    /// # Errors
+    /// [`Error::Io`] when `addr` cannot be bound.
+    pub async fn bind(self, addr: impl tokio::net::ToSocketAddrs) -> Result<Server, Error> {
+        Server::bind(self, addr).await
+    }
+}

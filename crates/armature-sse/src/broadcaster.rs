@@ -1,0 +1,432 @@
+//! [`SseBroadcaster`]: one event, encoded once, to every registered client.
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+use serde::Serialize;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use crate::adapter::{EncodedEvent, SseAdapter};
+use crate::config::{SlowClientPolicy, SseConfig};
+use crate::event::KEEP_ALIVE;
+use crate::history::{History, Resume};
+use crate::queue::{ClientQueue, Closed, Push};
+use crate::{Error, ReceiverStream, ServerSentEvent};
+
+/// The event type a resuming client receives when its `Last-Event-ID` is not in the history.
+pub const RESET_EVENT: &str = "reset";
+
+/// The data of the [`RESET_EVENT`].
+pub const RESET_DATA: &str = "last-event-id not in history";
+
+/// Broadcasts Server-Sent Events to many clients, as the guide shows it.
+///
+/// - [`broadcast`](Self::broadcast) encodes the event once into `Bytes`; every client's queue
+///   gets a reference-counted handle to the same bytes.
+/// - Each client's queue is bounded ([`SseConfig::max_queued_events`],
+///   [`SseConfig::max_queued_bytes`]); a client that does not keep up is handled by
+///   [`SseConfig::slow_client_policy`] (by default it is dropped and counted in
+///   [`SseStats::slow_clients_dropped`]) and never slows the others or grows memory.
+/// - A client is removed as soon as its [`ReceiverStream`] is dropped (for an HTTP client:
+///   when hyper drops the response body because the connection closed), so
+///   [`client_count`](Self::client_count) is right straight after a disconnect.
+/// - With history on ([`SseConfig::history_len`]), [`register_from`](Self::register_from)
+///   resumes a client from its `Last-Event-ID`: the missed events in order, then live events,
+///   no duplicate and no gap. If the id is not in the history (unknown, pushed out, expired,
+///   or history off), the client first gets one [`RESET_EVENT`] event (data [`RESET_DATA`],
+///   id the newest id in the history if any), then live events.
+/// - Every lock is a short `parking_lot` section; nothing is locked across an `.await`.
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use armature_sse::{Error, SseBroadcaster};
+/// use futures_util::StreamExt;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Error> {
+/// let broadcaster = Arc::new(SseBroadcaster::new());
+///
+/// // Register clients
+/// let mut stream1 = broadcaster.register().await;
+/// let stream2 = broadcaster.register().await;
+///
+/// // Broadcast to all
+/// broadcaster.broadcast_message("Update".to_string()).await?;
+/// broadcaster.broadcast_json(&serde_json::json!({ "price": 150.0 })).await?;
+///
+/// // Get client count
+/// assert_eq!(broadcaster.client_count().await, 2);
+/// drop(stream2);
+/// assert_eq!(broadcaster.client_count().await, 1);
+///
+/// // Auto keep-alive
+/// broadcaster.clone().start_keep_alive(Duration::from_secs(30));
+///
+/// assert_eq!(stream1.next().await.unwrap()?, "data: Update\n\n");
+/// assert_eq!(stream1.next().await.unwrap()?, "data: {\"price\":150.0}\n\n");
+/// # Ok(())
+/// # }
+/// ```
+pub struct SseBroadcaster {
+    hub: Arc<Hub>,
+    adapter: Option<Arc<dyn SseAdapter>>,
+}
+
+/// What the clients' registrations point at.
+pub(crate) struct Hub {
+    config: SseConfig,
+    state: Mutex<HubState>,
+    counters: Counters,
+    /// Dropped with the hub, which ends the keep-alive tasks.
+    alive: watch::Sender<()>,
+}
+
+struct HubState {
+    clients: HashMap<u64, Arc<ClientQueue>>,
+    next_client: u64,
+    last_auto_id: u64,
+    history: History,
+}
+
+#[derive(Default)]
+struct Counters {
+    events: AtomicU64,
+    deliveries: AtomicU64,
+    slow_clients_dropped: AtomicU64,
+    events_skipped: AtomicU64,
+    disconnects: AtomicU64,
+    keep_alives: AtomicU64,
+}
+
+/// Counters of a broadcaster, from [`SseBroadcaster::stats`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SseStats {
+    /// Clients registered now.
+    pub clients: usize,
+    /// Events broadcast (local and remote), not counting keep-alives.
+    pub events: u64,
+    /// Events and keep-alives queued for a client, summed over clients.
+    pub deliveries: u64,
+    /// Clients dropped by [`SlowClientPolicy::Disconnect`].
+    pub slow_clients_dropped: u64,
+    /// Events not queued for a client under [`SlowClientPolicy::SkipEvent`].
+    pub events_skipped: u64,
+    /// Clients that went away by themselves (their stream was dropped).
+    pub disconnects: u64,
+    /// Keep-alive comments broadcast.
+    pub keep_alives: u64,
+    /// Events held in the history.
+    pub history_len: usize,
+}
+
+/// A client's place in a hub; removes the client when the receiver is dropped.
+pub(crate) struct Registration {
+    hub: Weak<Hub>,
+    key: u64,
+}
+
+impl Registration {
+    pub(crate) fn unregister(self) {
+        if let Some(hub) = self.hub.upgrade() {
+            let removed = hub.state.lock().clients.remove(&self.key);
+            if removed.is_some() {
+                hub.counters.disconnects.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+impl Default for SseBroadcaster {
+    fn default() -> Self {
+        SseBroadcaster::new()
+    }
+}
+
+impl fmt::Debug for SseBroadcaster {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SseBroadcaster")
+            .field("config", &self.hub.config)
+            .field("stats", &self.stats())
+            .field("adapter", &self.adapter.is_some())
+            .finish()
+    }
+}
+
+impl SseBroadcaster {
+    /// A broadcaster with the default [`SseConfig`]: bounded queues, slow clients dropped,
+    /// no history.
+    pub fn new() -> Self {
+        SseBroadcaster::with_config(SseConfig::default())
+    }
+
+    /// A broadcaster with `config`.
+    pub fn with_config(config: SseConfig) -> Self {
+        let history = History::new(config.history_len, config.history_max_age);
+        SseBroadcaster {
+            hub: Arc::new(Hub {
+                config,
+                state: Mutex::new(HubState {
+                    clients: HashMap::new(),
+                    next_client: 0,
+                    last_auto_id: 0,
+                    history,
+                }),
+                counters: Counters::default(),
+                alive: watch::Sender::new(()),
+            }),
+            adapter: None,
+        }
+    }
+
+    /// Installs the [`SseAdapter`] that carries this broadcaster's events to other processes.
+    pub fn with_adapter(mut self, adapter: Arc<dyn SseAdapter>) -> Self {
+        self.adapter = Some(adapter);
+        self
+    }
+
+    /// The settings this broadcaster runs with.
+    pub fn config(&self) -> &SseConfig {
+        &self.hub.config
+    }
+
+    /// Registers a new client that receives live events from now on.
+    pub async fn register(&self) -> ReceiverStream<Result<String, Error>> {
+        self.register_from(None)
+    }
+
+    /// Registers a client resuming after `last_event_id` (the `Last-Event-ID` header; see
+    /// [`last_event_id`](crate::last_event_id)): the events it missed, then live ones. `None`
+    /// is a fresh client. See the type docs for an id that is not in the history.
+    pub fn register_from(
+        &self,
+        last_event_id: Option<&str>,
+    ) -> ReceiverStream<Result<String, Error>> {
+        let config = &self.hub.config;
+        let mut st = self.hub.state.lock();
+        let initial = match last_event_id {
+            None => VecDeque::new(),
+            Some(id) => match st.history.since(id, Instant::now()) {
+                Resume::Replay(events) => events,
+                Resume::Unknown => VecDeque::from([reset_event(st.history.newest_id())]),
+            },
+        };
+        let queue = Arc::new(ClientQueue::new(
+            config.max_queued_events,
+            config.max_queued_bytes,
+            initial,
+        ));
+        let key = st.next_client;
+        st.next_client += 1;
+        st.clients.insert(key, Arc::clone(&queue));
+        drop(st);
+        ReceiverStream::new(
+            queue,
+            Some(Registration {
+                hub: Arc::downgrade(&self.hub),
+                key,
+            }),
+        )
+    }
+
+    /// Broadcasts `event` to every client (and through the adapter, if any).
+    ///
+    /// # Errors
+    /// [`Error::Validation`] for a bad `event` or `id` field (nothing is sent); the adapter's
+    /// error, after local delivery. A full or closed client queue is not an error: the
+    /// slow-client policy handles it and [`stats`](Self::stats) counts it.
+    pub async fn broadcast(&self, event: ServerSentEvent) -> Result<(), Error> {
+        let encoded = self.hub.broadcast_local(&event)?;
+        if let Some(adapter) = &self.adapter {
+            adapter.publish(encoded).await?;
+        }
+        Ok(())
+    }
+
+    /// Broadcasts a plain `message` event with `data`.
+    ///
+    /// # Errors
+    /// As [`broadcast`](Self::broadcast).
+    pub async fn broadcast_message(&self, data: String) -> Result<(), Error> {
+        self.broadcast(ServerSentEvent::new(data)).await
+    }
+
+    /// Broadcasts an event of type `event` with `data`.
+    ///
+    /// # Errors
+    /// As [`broadcast`](Self::broadcast).
+    pub async fn broadcast_event(&self, event: String, data: String) -> Result<(), Error> {
+        self.broadcast(ServerSentEvent::with_event(event, data))
+            .await
+    }
+
+    /// Broadcasts `value` as JSON in a plain `message` event.
+    ///
+    /// # Errors
+    /// [`Error::Serialization`] when `value` cannot be written as JSON; otherwise as
+    /// [`broadcast`](Self::broadcast).
+    pub async fn broadcast_json<T: Serialize + ?Sized>(&self, value: &T) -> Result<(), Error> {
+        self.broadcast(ServerSentEvent::json(value)?).await
+    }
+
+    /// Delivers an event that an [`SseAdapter`] brought from another process to this
+    /// process's clients and history, without publishing it again.
+    pub fn deliver_remote(&self, event: EncodedEvent) {
+        let mut st = self.hub.state.lock();
+        self.hub.deliver(&mut st, event.bytes(), event.id(), true);
+    }
+
+    /// Sends one keep-alive comment to every client now (not kept in history, not published
+    /// through the adapter: each process keeps its own clients alive).
+    pub fn send_keep_alive(&self) {
+        let mut st = self.hub.state.lock();
+        self.hub
+            .deliver(&mut st, &Bytes::from_static(KEEP_ALIVE), None, false);
+        drop(st);
+        self.hub
+            .counters
+            .keep_alives
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Starts a task that sends a keep-alive comment to every client every `interval`
+    /// (the first one `interval` from now). The task holds only a weak reference: it ends
+    /// as soon as the broadcaster is dropped. Needs a tokio runtime.
+    pub fn start_keep_alive(self: Arc<Self>, interval: Duration) -> JoinHandle<()> {
+        let weak = Arc::downgrade(&self);
+        let mut alive = self.hub.alive.subscribe();
+        drop(self);
+        tokio::spawn(async move {
+            let period = interval.max(Duration::from_millis(1));
+            let mut ticker = tokio::time::interval_at(Instant::now() + period, period);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = ticker.tick() => {}
+                    // Err: the hub (so the broadcaster) is gone.
+                    _ = alive.changed() => break,
+                }
+                match weak.upgrade() {
+                    Some(broadcaster) => broadcaster.send_keep_alive(),
+                    None => break,
+                }
+            }
+        })
+    }
+
+    /// The number of clients registered now. Disconnected clients are already gone.
+    pub async fn client_count(&self) -> usize {
+        self.hub.state.lock().clients.len()
+    }
+
+    /// The broadcaster's counters.
+    pub fn stats(&self) -> SseStats {
+        let (clients, history_len) = {
+            let st = self.hub.state.lock();
+            (st.clients.len(), st.history.len())
+        };
+        let c = &self.hub.counters;
+        SseStats {
+            clients,
+            events: c.events.load(Ordering::Relaxed),
+            deliveries: c.deliveries.load(Ordering::Relaxed),
+            slow_clients_dropped: c.slow_clients_dropped.load(Ordering::Relaxed),
+            events_skipped: c.events_skipped.load(Ordering::Relaxed),
+            disconnects: c.disconnects.load(Ordering::Relaxed),
+            keep_alives: c.keep_alives.load(Ordering::Relaxed),
+            history_len,
+        }
+    }
+}
+
+impl Hub {
+    /// Numbers (if configured), encodes once and delivers `event` to the local clients.
+    fn broadcast_local(&self, event: &ServerSentEvent) -> Result<EncodedEvent, Error> {
+        if self.config.auto_ids && event.id.is_none() {
+            // The number, the history and the deliveries happen under one lock so ids reach
+            // every client in increasing order.
+            let mut st = self.state.lock();
+            let id = st.last_auto_id + 1;
+            let bytes = event.encode_with_id(Some(id))?;
+            st.last_auto_id = id;
+            let id: Arc<str> = Arc::from(id.to_string());
+            self.deliver(&mut st, &bytes, Some(&id), true);
+            Ok(EncodedEvent::new(Some(id), bytes))
+        } else {
+            let encoded = EncodedEvent::from_event(event)?;
+            let mut st = self.state.lock();
+            self.deliver(&mut st, encoded.bytes(), encoded.id(), true);
+            Ok(encoded)
+        }
+    }
+
+    /// Queues `bytes` for every client (and the history when `remember`), applying the
+    /// slow-client policy. Called with the state locked: a client registers either before
+    /// (it gets the event live) or after (it finds it in the history), never both or neither.
+    fn deliver(&self, st: &mut HubState, bytes: &Bytes, id: Option<&str>, remember: bool) {
+        if remember {
+            st.history.push(id, bytes.clone(), Instant::now());
+            self.counters.events.fetch_add(1, Ordering::Relaxed);
+        }
+        let mut delivered = 0u64;
+        let mut skipped = 0u64;
+        let mut slow: Vec<u64> = Vec::new();
+        let mut gone: Vec<u64> = Vec::new();
+        for (key, queue) in &st.clients {
+            match queue.push(bytes.clone()) {
+                Push::Queued => delivered += 1,
+                Push::Full => match self.config.slow_client_policy {
+                    SlowClientPolicy::Disconnect => slow.push(*key),
+                    SlowClientPolicy::SkipEvent => skipped += 1,
+                },
+                // Its receiver is being dropped right now; its guard will find it gone.
+                Push::Closed => gone.push(*key),
+            }
+        }
+        for key in &slow {
+            if let Some(queue) = st.clients.remove(key) {
+                queue.close(Closed::Overflow);
+            }
+        }
+        for key in &gone {
+            if st.clients.remove(key).is_some() {
+                self.counters.disconnects.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        let c = &self.counters;
+        c.deliveries.fetch_add(delivered, Ordering::Relaxed);
+        c.events_skipped.fetch_add(skipped, Ordering::Relaxed);
+        c.slow_clients_dropped
+            .fetch_add(slow.len() as u64, Ordering::Relaxed);
+    }
+}
+
+impl Drop for Hub {
+    fn drop(&mut self) {
+        // The broadcaster is gone: let every client drain what it has, then end.
+        for queue in self.state.get_mut().clients.values() {
+            queue.close(Closed::Finished);
+        }
+    }
+}
+
+fn reset_event(newest_id: Option<&str>) -> Bytes {
+    let event = ServerSentEvent {
+        id: newest_id.map(str::to_owned),
+        event: Some(RESET_EVENT.to_owned()),
+        data: RESET_DATA.to_owned(),
+        retry: None,
+    };
+    // The id came from the history, so it was valid when it was encoded.
+    event.encode().unwrap_or_else(|_| {
+        Bytes::from_static(b"event: reset\ndata: last-event-id not in history\n\n")
+    })
+}

@@ -1,0 +1,222 @@
+//! One client's bounded queue of encoded events, shared by the sending side (a broadcaster
+//! or an [`SseStream`](crate::SseStream)) and the receiving side (a
+//! [`ReceiverStream`](crate::ReceiverStream)).
+//!
+//! A plain `VecDeque<Bytes>` behind a short `parking_lot` lock, with the reader's waker: no
+//! allocation while the queue is empty, one refcounted `Bytes` handle per queued event.
+
+use std::collections::VecDeque;
+use std::task::{Context, Poll, Waker};
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+
+/// Why a queue stopped taking events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Closed {
+    /// Still open.
+    Open,
+    /// The sending side is gone (stream dropped, broadcaster dropped): deliver what is queued,
+    /// then end.
+    Finished,
+    /// Dropped by the slow-client policy: the queue was emptied; end at once.
+    Overflow,
+    /// The receiving side is gone.
+    ReceiverGone,
+}
+
+/// The outcome of [`ClientQueue::push`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Push {
+    Queued,
+    Full,
+    Closed,
+}
+
+/// What the receiver gets from [`ClientQueue::poll_pop`].
+#[derive(Debug)]
+pub(crate) enum Pop {
+    Item(Bytes),
+    /// Ended because the client was too slow.
+    Overflow,
+    /// Ended normally.
+    End,
+}
+
+#[derive(Debug)]
+struct State {
+    items: VecDeque<Bytes>,
+    bytes: usize,
+    max_events: usize,
+    max_bytes: usize,
+    closed: Closed,
+    overflow_reported: bool,
+    waker: Option<Waker>,
+}
+
+/// A bounded single-reader queue of encoded events.
+#[derive(Debug)]
+pub(crate) struct ClientQueue {
+    state: Mutex<State>,
+}
+
+/// Capacity kept when the queue runs empty; above it the buffer is given back.
+const KEEP_CAPACITY: usize = 16;
+
+impl ClientQueue {
+    /// A queue holding at most `max_events` events and `max_bytes` bytes, starting with
+    /// `initial` (replayed history), whose size raises both bounds so a replay never trips them.
+    pub(crate) fn new(max_events: usize, max_bytes: usize, initial: VecDeque<Bytes>) -> Self {
+        let bytes: usize = initial.iter().map(Bytes::len).sum();
+        ClientQueue {
+            state: Mutex::new(State {
+                max_events: max_events.saturating_add(initial.len()),
+                max_bytes: max_bytes.saturating_add(bytes),
+                items: initial,
+                bytes,
+                closed: Closed::Open,
+                overflow_reported: false,
+                waker: None,
+            }),
+        }
+    }
+
+    /// Queues `item` unless the queue is closed or full; wakes the reader.
+    pub(crate) fn push(&self, item: Bytes) -> Push {
+        let waker = {
+            let mut st = self.state.lock();
+            if st.closed != Closed::Open {
+                return Push::Closed;
+            }
+            if st.items.len() >= st.max_events || st.bytes + item.len() > st.max_bytes {
+                return Push::Full;
+            }
+            st.bytes += item.len();
+            st.items.push_back(item);
+            st.waker.take()
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+        Push::Queued
+    }
+
+    /// Closes the queue for `why`; an overflow also drops what is queued. Wakes the reader.
+    pub(crate) fn close(&self, why: Closed) {
+        let waker = {
+            let mut st = self.state.lock();
+            if st.closed != Closed::Open {
+                return;
+            }
+            st.closed = why;
+            if why == Closed::Overflow || why == Closed::ReceiverGone {
+                st.items = VecDeque::new();
+                st.bytes = 0;
+            }
+            st.waker.take()
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+
+    /// True once the queue no longer takes events.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.state.lock().closed != Closed::Open
+    }
+
+    /// Number of queued events.
+    pub(crate) fn len(&self) -> usize {
+        self.state.lock().items.len()
+    }
+
+    /// Takes the next event, or registers the reader's waker.
+    pub(crate) fn poll_pop(&self, cx: &mut Context<'_>) -> Poll<Pop> {
+        let mut st = self.state.lock();
+        if let Some(item) = st.items.pop_front() {
+            st.bytes -= item.len();
+            if st.items.is_empty() && st.items.capacity() > KEEP_CAPACITY {
+                st.items.shrink_to(KEEP_CAPACITY);
+            }
+            return Poll::Ready(Pop::Item(item));
+        }
+        match st.closed {
+            Closed::Open => {
+                if !st.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                    st.waker = Some(cx.waker().clone());
+                }
+                Poll::Pending
+            }
+            Closed::Overflow if !st.overflow_reported => {
+                st.overflow_reported = true;
+                Poll::Ready(Pop::Overflow)
+            }
+            _ => Poll::Ready(Pop::End),
+        }
+    }
+
+    /// True when nothing is queued and nothing more will be.
+    pub(crate) fn is_finished(&self) -> bool {
+        let st = self.state.lock();
+        st.items.is_empty() && st.closed != Closed::Open
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_util::task::noop_waker_ref;
+
+    fn pop(q: &ClientQueue) -> Poll<Pop> {
+        q.poll_pop(&mut Context::from_waker(noop_waker_ref()))
+    }
+
+    #[test]
+    fn bounded_by_events_and_bytes() {
+        let q = ClientQueue::new(2, 10, VecDeque::new());
+        assert_eq!(q.push(Bytes::from_static(b"abcd")), Push::Queued);
+        assert_eq!(q.push(Bytes::from_static(b"abcd")), Push::Queued);
+        assert_eq!(q.push(Bytes::from_static(b"a")), Push::Full);
+        assert!(matches!(pop(&q), Poll::Ready(Pop::Item(b)) if &b[..] == b"abcd"));
+        assert_eq!(q.push(Bytes::from_static(b"abcdefg")), Push::Full); // 4 + 7 > 10
+        assert_eq!(q.push(Bytes::from_static(b"abcdef")), Push::Queued); // 4 + 6 = 10
+        assert_eq!(q.len(), 2);
+    }
+
+    #[test]
+    fn initial_items_raise_the_bounds() {
+        let init: VecDeque<Bytes> = (0..5).map(|_| Bytes::from_static(b"xx")).collect();
+        let q = ClientQueue::new(1, 100, init);
+        assert_eq!(q.push(Bytes::from_static(b"y")), Push::Queued);
+        assert_eq!(q.push(Bytes::from_static(b"y")), Push::Full);
+        assert_eq!(q.len(), 6);
+    }
+
+    #[test]
+    fn finished_drains_then_ends() {
+        let q = ClientQueue::new(4, 100, VecDeque::new());
+        q.push(Bytes::from_static(b"a"));
+        q.close(Closed::Finished);
+        assert_eq!(q.push(Bytes::from_static(b"b")), Push::Closed);
+        assert!(!q.is_finished());
+        assert!(matches!(pop(&q), Poll::Ready(Pop::Item(_))));
+        assert!(matches!(pop(&q), Poll::Ready(Pop::End)));
+        assert!(q.is_finished());
+    }
+
+    #[test]
+    fn overflow_drops_items_and_reports_once() {
+        let q = ClientQueue::new(4, 100, VecDeque::new());
+        q.push(Bytes::from_static(b"a"));
+        q.close(Closed::Overflow);
+        assert!(q.is_closed());
+        assert!(matches!(pop(&q), Poll::Ready(Pop::Overflow)));
+        assert!(matches!(pop(&q), Poll::Ready(Pop::End)));
+    }
+
+    #[test]
+    fn empty_open_queue_is_pending() {
+        let q = ClientQueue::new(4, 100, VecDeque::new());
+        assert!(pop(&q).is_pending());
+    }
+}

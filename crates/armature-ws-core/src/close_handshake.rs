@@ -154,7 +154,10 @@ mod tests {
         let reply = h.on_close_received(Some(CloseFrame::new(CloseCode::Library(4000), "x")));
         assert_eq!(reply, Some(CloseFrame::new(CloseCode::Library(4000), "")));
         assert_eq!(h.state(), CloseState::CloseReceived);
-        assert_eq!(h.peer_close().map(|c| c.code), Some(CloseCode::Library(4000)));
+        assert_eq!(
+            h.peer_close().map(|c| c.code),
+            Some(CloseCode::Library(4000))
+        );
         assert_eq!(h.closed_by(), Some(Initiator::Remote));
         assert!(!h.may_drop());
         // A second close from the peer gets no second answer.
@@ -186,7 +189,10 @@ mod tests {
         assert!(!h.may_drop());
         assert!(!h.on_close_sent(None), "only one close is sent");
         assert_eq!(h.local_close().map(|c| c.code), Some(CloseCode::Away));
-        assert_eq!(h.on_close_received(Some(CloseFrame::new(CloseCode::Away, ""))), None);
+        assert_eq!(
+            h.on_close_received(Some(CloseFrame::new(CloseCode::Away, ""))),
+            None
+        );
         assert_eq!(h.state(), CloseState::Closed);
         assert_eq!(h.closed_by(), Some(Initiator::Local));
         assert!(h.may_drop());

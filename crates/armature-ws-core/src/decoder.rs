@@ -142,9 +142,7 @@ impl Decoder {
                 self.closed = true;
                 WebSocketMessage::Close(close)
             }
-            OpCode::Text | OpCode::Binary if header.fin => {
-                complete(header.opcode, payload, None)?
-            }
+            OpCode::Text | OpCode::Binary if header.fin => complete(header.opcode, payload, None)?,
             OpCode::Text | OpCode::Binary => {
                 let mut utf8 = Utf8Validator::new();
                 if header.opcode == OpCode::Text {

@@ -241,18 +241,26 @@ mod tests {
     #[test]
     fn rfc6455_5_7_examples() {
         assert_eq!(&encode_text("Hello")[..], b"\x81\x05Hello");
-        let masked = encode_message_masked(&WebSocketMessage::text("Hello"), [0x37, 0xfa, 0x21, 0x3d]);
+        let masked =
+            encode_message_masked(&WebSocketMessage::text("Hello"), [0x37, 0xfa, 0x21, 0x3d]);
         assert_eq!(
             &masked[..],
-            [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58]
+            [
+                0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58
+            ]
         );
         assert_eq!(
             &encode_message(&WebSocketMessage::ping(&b"Hello"[..]))[..],
             b"\x89\x05Hello"
         );
         assert_eq!(
-            &encode_message_masked(&WebSocketMessage::pong(&b"Hello"[..]), [0x37, 0xfa, 0x21, 0x3d])[..],
-            [0x8a, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58]
+            &encode_message_masked(
+                &WebSocketMessage::pong(&b"Hello"[..]),
+                [0x37, 0xfa, 0x21, 0x3d]
+            )[..],
+            [
+                0x8a, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58
+            ]
         );
         let big = vec![0xAB; 256];
         let frame = encode_binary(&big);

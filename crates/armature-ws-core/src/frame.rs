@@ -2,8 +2,8 @@
 
 use bytes::{BufMut, BytesMut};
 
-pub use crate::mask::{apply_mask, apply_mask_offset};
 use crate::error::{ProtocolError, Result};
+pub use crate::mask::{apply_mask, apply_mask_offset};
 use crate::opcode::OpCode;
 
 /// The longest header: 2 bytes, an 8-byte extended length and a 4-byte mask.

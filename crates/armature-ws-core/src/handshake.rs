@@ -207,10 +207,7 @@ pub fn validate_request<B>(request: &Request<B>) -> Result<ClientHandshake, Hand
         (Some(key), None) => key,
         _ => return Err(HandshakeError::MissingKey),
     };
-    let key = key
-        .to_str()
-        .map_err(|_| HandshakeError::InvalidKey)?
-        .trim();
+    let key = key.to_str().map_err(|_| HandshakeError::InvalidKey)?.trim();
     match BASE64.decode(key) {
         Ok(raw) if raw.len() == 16 => {}
         _ => return Err(HandshakeError::InvalidKey),
@@ -333,7 +330,9 @@ pub fn check_response<B>(
     protocols: &[&str],
 ) -> Result<Option<String>, ResponseError> {
     if response.status() != StatusCode::SWITCHING_PROTOCOLS {
-        return Err(ResponseError::NotSwitchingProtocols(response.status().as_u16()));
+        return Err(ResponseError::NotSwitchingProtocols(
+            response.status().as_u16(),
+        ));
     }
     let headers = response.headers();
     if !has_token(headers, &header::UPGRADE, "websocket") {

@@ -64,9 +64,8 @@ pub use close_handshake::{CloseHandshake, CloseState, Initiator};
 pub use config::{Config, DEFAULT_MAX_FRAME_SIZE, DEFAULT_MAX_MESSAGE_SIZE, Role};
 pub use decoder::Decoder;
 pub use encoder::{
-    Encoder, encode_binary, encode_close, encode_frame_into, encode_message,
-    encode_message_into, encode_message_masked, encode_message_masked_into, encode_text,
-    encoded_len,
+    Encoder, encode_binary, encode_close, encode_frame_into, encode_message, encode_message_into,
+    encode_message_masked, encode_message_masked_into, encode_text, encoded_len,
 };
 pub use error::{CapacityError, Error, ProtocolError, Result};
 pub use frame::{FrameHeader, apply_mask, apply_mask_offset};

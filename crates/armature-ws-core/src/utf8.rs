@@ -130,7 +130,9 @@ impl TryFrom<Bytes> for Utf8Bytes {
 
     /// Validates the bytes; no copy.
     fn try_from(bytes: Bytes) -> Result<Self, InvalidUtf8> {
-        ByteString::try_from(bytes).map(Self).map_err(|_| InvalidUtf8)
+        ByteString::try_from(bytes)
+            .map(Self)
+            .map_err(|_| InvalidUtf8)
     }
 }
 
@@ -306,7 +308,8 @@ mod tests {
             Utf8Bytes::try_from(Bytes::from_static(b"a\xC3")),
             Err(InvalidUtf8)
         );
-        assert!(Utf8Bytes::from("a") < Utf8Bytes::from("b"));
+        let (a, b) = (Utf8Bytes::from("a"), Utf8Bytes::from("b"));
+        assert!(a < b);
     }
 
     #[test]
@@ -363,6 +366,9 @@ mod tests {
 
     #[test]
     fn empty_pieces_change_nothing() {
-        assert_eq!(feed_all(&[b"", b"\xE2", b"", b"\x82", b"", b"\xAC"]), Ok(()));
+        assert_eq!(
+            feed_all(&[b"", b"\xE2", b"", b"\x82", b"", b"\xAC"]),
+            Ok(())
+        );
     }
 }

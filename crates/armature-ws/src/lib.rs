@@ -1,3 +1,92 @@
-//! The WebSocket server of Armature Realtime on tokio and hyper 1. (Being built.)
+//! The WebSocket server of Armature Realtime, on tokio and hyper 1.
+//!
+//! - [`WebSocketUpgrade`] turns a hyper request into a `101` response and a [`WebSocket`]
+//!   handed to your handler; [`serve`] is a small accept loop with a connection limit and
+//!   graceful shutdown that also covers upgraded connections.
+//! - [`WebSocket`] is the handler's socket: a `Stream` of incoming messages, and sending.
+//!   [`WebSocketConnection`] is a cheap handle any task can use to reach that client.
+//! - [`WebSocketRoom`] and [`WebSocketManager`] are the guide's rooms: a broadcast is encoded
+//!   once and every member gets a reference-counted frame; a connection leaves all its rooms
+//!   when it ends; broadcasts go through a [`BroadcastTransport`] seam.
+//! - [`Hub`] tracks live connections: ids, limits, heartbeat (one shared sweeper, no timer
+//!   per connection), [`Stats`], shutdown. [`WebSocketConfig`] holds every limit.
+//!
+//! # Design
+//!
+//! One tokio task per connection does both reading and writing: the handler's own loop
+//! over [`WebSocket::recv`] also writes the frames other tasks queued for this client (see
+//! the [`socket`](WebSocket) docs for why, and the price). Each connection's send queue is
+//! bounded in bytes of already-encoded frames; enqueueing is a short `parking_lot` critical
+//! section and a wake, never an `.await`, so a broadcast never waits for a slow client. The
+//! writer takes everything queued at once, copies runs of small frames into one buffer and
+//! writes large frames from where they are, so a burst of broadcasts costs one system call
+//! per client rather than one per message. An idle connection holds no read buffer and no
+//! timer.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use armature_ws::{serve, Hub, WebSocketConfig, WebSocketManager, WebSocketMessage, WebSocketUpgrade};
+//! use bytes::Bytes;
+//! use http_body_util::Full;
+//!
+//! # #[tokio::main] async fn main() -> std::io::Result<()> {
+//! let manager = Arc::new(WebSocketManager::new());
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+//! let hub = Hub::new(WebSocketConfig::default());
+//! serve(listener, hub, move |mut req| {
+//!     let manager = manager.clone();
+//!     async move {
+//!         let upgrade = match WebSocketUpgrade::from_request(&mut req) {
+//!             Ok(upgrade) => upgrade,
+//!             Err(rejection) => return rejection.into_response::<Full<Bytes>>(),
+//!         };
+//!         upgrade.on_upgrade(move |mut socket| async move {
+//!             let room = manager.get_or_create_room("chat").await;
+//!             if room.add_connection(socket.id(), socket.connection()).await.is_err() {
+//!                 return;
+//!             }
+//!             while let Some(Ok(msg)) = socket.recv().await {
+//!                 if let WebSocketMessage::Text(text) = msg {
+//!                     let _ = room.broadcast_except(socket.id(), WebSocketMessage::Text(text)).await;
+//!                 }
+//!             }
+//!         })
+//!     }
+//! }, async { let _ = tokio::signal::ctrl_c().await; }).await
+//! # }
+//! ```
+
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
+mod clock;
+mod config;
+mod connection;
+mod hub;
+mod io;
+mod manager;
+mod queue;
+mod room;
+mod serve;
+mod socket;
+mod stats;
+mod transport;
+mod upgrade;
+mod writer;
 
 pub use armature_realtime_error::{Error, Result};
+pub use armature_ws_core::{CloseCode, CloseFrame, Utf8Bytes, WebSocketMessage};
+
+pub use config::{Backpressure, WebSocketConfig};
+pub use connection::{WebSocketConnection, WebSocketReceiver};
+pub use hub::Hub;
+pub use io::RawStream;
+pub use manager::WebSocketManager;
+pub use room::{Delivery, WebSocketRoom};
+pub use serve::serve;
+pub use socket::WebSocket;
+pub use stats::{Stats, StatsSnapshot};
+pub use transport::{BroadcastTransport, LocalTransport};
+pub use upgrade::{WebSocketRejection, WebSocketUpgrade};

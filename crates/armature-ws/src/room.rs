@@ -1,0 +1,285 @@
+//! [`WebSocketRoom`]: a named set of connections that broadcasts reach together.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Weak};
+
+use armature_ws_core::{Utf8Bytes, WebSocketMessage, encode_message, encode_text};
+use bytes::Bytes;
+use parking_lot::RwLock;
+use serde::Serialize;
+
+use crate::connection::WebSocketConnection;
+use crate::manager::ManagerInner;
+use crate::queue::Shared;
+use crate::transport::{BroadcastTransport, LocalTransport};
+use crate::{Error, Result};
+
+/// A named group of connections. A broadcast encodes its message once; every member's queue
+/// gets a reference-counted copy of the same frame. A broadcast never waits for a member and
+/// holds no lock across an `.await` (its `async` signature is the guide's; it completes
+/// without suspending).
+///
+/// A connection can be in many rooms, and leaves all of them when it ends. A full queue or
+/// a gone member does not fail the broadcast: the member's back-pressure policy applies and
+/// the others still get the message.
+///
+/// The guide's unit test, with its intent made real (both connections are added):
+///
+/// ```
+/// use armature_ws::{WebSocketConnection, WebSocketMessage, WebSocketRoom};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let room = WebSocketRoom::new("test".to_string());
+/// let (conn1, mut rx1) = WebSocketConnection::new("1".to_string());
+/// let (conn2, mut rx2) = WebSocketConnection::new("2".to_string());
+/// room.add_connection("1".to_string(), conn1).await.unwrap();
+/// room.add_connection("2".to_string(), conn2).await.unwrap();
+///
+/// room.broadcast_text("Hello".to_string()).await.unwrap();
+///
+/// assert_eq!(rx1.recv().await, Some(WebSocketMessage::text("Hello")));
+/// assert_eq!(rx2.recv().await, Some(WebSocketMessage::text("Hello")));
+/// assert_eq!(room.connection_count().await, 2);
+/// # }
+/// ```
+pub struct WebSocketRoom {
+    pub(crate) inner: Arc<RoomInner>,
+}
+
+/// The room's state, shared with the memberships recorded on its connections.
+pub(crate) struct RoomInner {
+    name: String,
+    members: RwLock<HashMap<Arc<str>, WebSocketConnection>>,
+    limit: Option<usize>,
+    transport: Arc<dyn BroadcastTransport>,
+    manager: Option<Weak<ManagerInner>>,
+}
+
+impl fmt::Debug for RoomInner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebSocketRoom")
+            .field("name", &self.name)
+            .field("members", &self.members.read().len())
+            .field("limit", &self.limit)
+            .finish()
+    }
+}
+
+impl fmt::Debug for WebSocketRoom {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.inner.fmt(f)
+    }
+}
+
+/// What one local delivery did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Delivery {
+    /// Members whose queue took the frame.
+    pub queued: usize,
+    /// Members that did not take it (queue full, or closing).
+    pub refused: usize,
+}
+
+impl WebSocketRoom {
+    /// An empty room with no member limit, delivering through [`LocalTransport`].
+    pub fn new(name: String) -> Self {
+        Self::build(name, None, Arc::new(LocalTransport), None)
+    }
+
+    /// An empty room that refuses members past `max` with the guide's "Room full" error
+    /// ([`Error::room_full`]).
+    pub fn with_limit(name: String, max: usize) -> Self {
+        Self::build(name, Some(max), Arc::new(LocalTransport), None)
+    }
+
+    pub(crate) fn build(
+        name: String,
+        limit: Option<usize>,
+        transport: Arc<dyn BroadcastTransport>,
+        manager: Option<Weak<ManagerInner>>,
+    ) -> Self {
+        WebSocketRoom {
+            inner: Arc::new(RoomInner {
+                name,
+                members: RwLock::new(HashMap::new()),
+                limit,
+                transport,
+                manager,
+            }),
+        }
+    }
+
+    /// The room's name.
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// Adds a connection under `id` (normally `connection.id()`). Adding an id again
+    /// replaces the earlier handle. Fails with [`Error::room_full`] past the room's limit
+    /// and with [`Error::Closed`] when the connection is already gone.
+    pub async fn add_connection(
+        &self,
+        id: impl Into<String>,
+        connection: WebSocketConnection,
+    ) -> Result<()> {
+        self.join(id.into(), connection)
+    }
+
+    /// [`WebSocketRoom::add_connection`] without an `.await`.
+    pub fn join(&self, id: String, connection: WebSocketConnection) -> Result<()> {
+        let key: Arc<str> = Arc::from(id);
+        {
+            let mut members = self.inner.members.write();
+            if let Some(limit) = self.inner.limit {
+                if members.len() >= limit && !members.contains_key(&key) {
+                    return Err(Error::room_full());
+                }
+            }
+            members.insert(key.clone(), connection.clone());
+        }
+        if connection
+            .shared
+            .joined(Arc::downgrade(&self.inner), key.clone())
+        {
+            Ok(())
+        } else {
+            self.inner.remove_member(&key, &connection.shared);
+            Err(Error::Closed)
+        }
+    }
+
+    /// Removes the connection with this id; returns its handle if it was a member.
+    pub async fn remove_connection(&self, id: &str) -> Option<WebSocketConnection> {
+        self.leave(id)
+    }
+
+    /// [`WebSocketRoom::remove_connection`] without an `.await`.
+    pub fn leave(&self, id: &str) -> Option<WebSocketConnection> {
+        let removed = self.inner.members.write().remove(id);
+        if let Some(connection) = &removed {
+            connection.shared.left(&self.inner);
+        }
+        removed
+    }
+
+    /// Sends a message to every member.
+    pub async fn broadcast(&self, message: WebSocketMessage) -> Result<()> {
+        self.broadcast_frame(encode_message(&message))
+    }
+
+    /// Sends a text message to every member.
+    pub async fn broadcast_text(&self, text: impl Into<Utf8Bytes>) -> Result<()> {
+        let text: Utf8Bytes = text.into();
+        self.broadcast_frame(encode_text(&text))
+    }
+
+    /// Serialises `value` to JSON once and sends it as text to every member.
+    pub async fn broadcast_json<T: Serialize + ?Sized>(&self, value: &T) -> Result<()> {
+        let json = serde_json::to_string(value)?;
+        self.broadcast_frame(encode_text(&json))
+    }
+
+    /// Sends a message to every member but the connection `except_id` (typically the
+    /// sender).
+    pub async fn broadcast_except(&self, except_id: &str, message: WebSocketMessage) -> Result<()> {
+        self.inner
+            .transport
+            .publish(self, encode_message(&message), Some(except_id))
+    }
+
+    /// Sends an already encoded frame to every member, through the room's transport.
+    pub fn broadcast_frame(&self, frame: Bytes) -> Result<()> {
+        self.inner.transport.publish(self, frame, None)
+    }
+
+    /// Sends a message to the member with this id only; [`Error::Closed`] when there is no
+    /// such member.
+    pub async fn send_to(&self, id: &str, message: WebSocketMessage) -> Result<()> {
+        let connection = self.inner.members.read().get(id).cloned();
+        match connection {
+            Some(connection) => connection.try_send(message),
+            None => Err(Error::Closed),
+        }
+    }
+
+    /// Queues `frame` for the members connected to this process (what a
+    /// [`BroadcastTransport`] calls). Never waits; a member that does not take the frame is
+    /// counted in [`Delivery::refused`] and handled by its back-pressure policy.
+    pub fn deliver_local(&self, frame: &Bytes, except: Option<&str>) -> Delivery {
+        let mut delivery = Delivery::default();
+        let members = self.inner.members.read();
+        for (id, connection) in members.iter() {
+            if except == Some(&**id) {
+                continue;
+            }
+            match connection.shared.push(frame.clone()) {
+                Ok(()) => delivery.queued += 1,
+                Err(_) => delivery.refused += 1,
+            }
+        }
+        delivery
+    }
+
+    /// The number of members.
+    pub async fn connection_count(&self) -> usize {
+        self.len()
+    }
+
+    /// The number of members, without an `.await`.
+    pub fn len(&self) -> usize {
+        self.inner.members.read().len()
+    }
+
+    /// True when the room has no member.
+    pub fn is_empty(&self) -> bool {
+        self.inner.members.read().is_empty()
+    }
+
+    /// True when a member has this id.
+    pub fn contains(&self, id: &str) -> bool {
+        self.inner.members.read().contains_key(id)
+    }
+
+    /// The ids of the members.
+    pub fn connection_ids(&self) -> Vec<String> {
+        self.inner
+            .members
+            .read()
+            .keys()
+            .map(|id| id.to_string())
+            .collect()
+    }
+
+    /// The member limit, if any.
+    pub fn limit(&self) -> Option<usize> {
+        self.inner.limit
+    }
+}
+
+impl RoomInner {
+    /// Removes `key` if it still maps to this connection (a disconnect); a room emptied this
+    /// way is removed from its manager when the manager asks for that.
+    pub(crate) fn remove_member(&self, key: &str, shared: &Arc<Shared>) {
+        let now_empty = {
+            let mut members = self.members.write();
+            match members.get(key) {
+                Some(connection) if Arc::ptr_eq(&connection.shared, shared) => {
+                    members.remove(key);
+                    members.is_empty()
+                }
+                _ => false,
+            }
+        };
+        if now_empty {
+            if let Some(manager) = self.manager.as_ref().and_then(Weak::upgrade) {
+                manager.room_emptied(&self.name, self);
+            }
+        }
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.members.read().is_empty()
+    }
+}

@@ -1,0 +1,99 @@
+//! [`serve`]: a small HTTP/1.1 accept loop for WebSocket servers, with graceful shutdown
+//! that also covers upgraded connections.
+
+use std::convert::Infallible;
+use std::error::Error as StdError;
+use std::future::Future;
+use std::io;
+use std::time::Duration;
+
+use http::{Request, Response};
+use http_body::Body;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::hub::Hub;
+
+/// Serves HTTP/1.1 on `listener` with upgrades enabled, calling `service` for every request,
+/// until `shutdown` completes; then shuts down gracefully and returns.
+///
+/// Every request carries `hub` in its extensions, so
+/// [`WebSocketUpgrade::from_request`](crate::WebSocketUpgrade::from_request) tracks its
+/// connection there (ids, `max_connections` → `503`, heartbeat).
+///
+/// Graceful shutdown, once `shutdown` completes: the listener closes; HTTP connections
+/// finish the request in flight and close; every WebSocket of the hub gets a close frame
+/// with code 1001 behind what is already queued for it; serve waits up to the hub's
+/// `shutdown_timeout` for the close handshakes, drops what is left, and returns.
+///
+/// `TCP_NODELAY` is set on accepted sockets. Errors accepting a connection (such as running
+/// out of file descriptors) are retried after a short pause; the only error returned is from
+/// reading the listener's address.
+pub async fn serve<S, Fut, B>(
+    listener: TcpListener,
+    hub: Hub,
+    service: S,
+    shutdown: impl Future<Output = ()>,
+) -> io::Result<()>
+where
+    S: Fn(Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Response<B>> + Send + 'static,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn StdError + Send + Sync>>,
+{
+    listener.local_addr()?;
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let accept = async {
+        loop {
+            let stream = match listener.accept().await {
+                Ok((stream, _)) => stream,
+                Err(_) => {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            };
+            let _ = stream.set_nodelay(true);
+            let hub = hub.clone();
+            let service = service.clone();
+            let mut stop = stop_rx.clone();
+            tokio::spawn(async move {
+                let svc = service_fn(move |mut req: Request<Incoming>| {
+                    req.extensions_mut().insert(hub.clone());
+                    let fut = service(req);
+                    async move { Ok::<_, Infallible>(fut.await) }
+                });
+                let conn = http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .with_upgrades();
+                tokio::pin!(conn);
+                let stopped = tokio::select! {
+                    _ = conn.as_mut() => false,
+                    stop = stop.wait_for(|stop| *stop) => stop.is_ok(),
+                };
+                if stopped {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = conn.await;
+                }
+            });
+        }
+    };
+    tokio::select! {
+        () = accept => {}
+        () = shutdown => {}
+    }
+    drop(listener);
+    drop(stop_rx);
+    let _ = stop_tx.send(true);
+    let deadline = hub.config().get_shutdown_timeout();
+    let http_done = async {
+        let _ = tokio::time::timeout(deadline, stop_tx.closed()).await;
+    };
+    let ws_done = hub.shutdown_within(deadline);
+    let ((), _) = tokio::join!(http_done, ws_done);
+    Ok(())
+}

@@ -1,0 +1,250 @@
+//! [`WebSocketUpgrade`]: an HTTP/1.1 request served by hyper 1 becomes a [`WebSocket`].
+//!
+//! The entry point composes with any hyper or tower server: a request in, a `101` response
+//! out, and the socket handed to the handler on a new task once hyper completes the
+//! upgrade.
+//!
+//! ```no_run
+//! use armature_ws::{WebSocketUpgrade, WebSocketMessage};
+//! use http_body_util::Full;
+//! use bytes::Bytes;
+//!
+//! async fn echo(mut req: http::Request<hyper::body::Incoming>) -> http::Response<Full<Bytes>> {
+//!     let upgrade = match WebSocketUpgrade::from_request(&mut req) {
+//!         Ok(upgrade) => upgrade,
+//!         Err(rejection) => return rejection.into_response(),
+//!     };
+//!     upgrade.protocols(["chat"]).on_upgrade(|mut socket| async move {
+//!         while let Some(Ok(message)) = socket.recv().await {
+//!             if message.is_text() || message.is_binary() {
+//!                 if socket.send(message).await.is_err() {
+//!                     break;
+//!                 }
+//!             }
+//!         }
+//!     })
+//! }
+//! ```
+//!
+//! Bytes the client sent right after its handshake are kept. When hyper served the
+//! connection over a `TokioIo<TcpStream>` (as [`serve`](crate::serve) does), the socket runs
+//! on the raw `TcpStream` (the lean path); otherwise on hyper's `Upgraded` stream.
+
+use std::fmt;
+use std::future::Future;
+
+use armature_ws_core::handshake::{self, ClientHandshake, HandshakeError};
+use http::{Request, Response, StatusCode};
+use hyper::upgrade::OnUpgrade;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+
+use crate::config::WebSocketConfig;
+use crate::hub::Hub;
+use crate::io::Io;
+use crate::socket::WebSocket;
+
+/// A request that asked for a WebSocket, ready to be accepted with
+/// [`WebSocketUpgrade::on_upgrade`].
+pub struct WebSocketUpgrade {
+    handshake: ClientHandshake,
+    on_upgrade: OnUpgrade,
+    hub: Hub,
+    config: Option<WebSocketConfig>,
+    protocols: Vec<String>,
+}
+
+impl fmt::Debug for WebSocketUpgrade {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebSocketUpgrade")
+            .field("requested_protocols", &self.handshake.protocols)
+            .field("protocols", &self.protocols)
+            .finish()
+    }
+}
+
+/// Why a request could not become a WebSocket: the status to answer with (`400`, `426`,
+/// `503`) and a short reason for the body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebSocketRejection {
+    status: StatusCode,
+    reason: &'static str,
+    /// `426` answers name the version the server speaks.
+    version_header: bool,
+}
+
+impl fmt::Display for WebSocketRejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.status.as_u16(), self.reason)
+    }
+}
+
+impl std::error::Error for WebSocketRejection {}
+
+impl WebSocketRejection {
+    /// The status to answer with.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// A short reason, used as the response body.
+    pub fn reason(&self) -> &'static str {
+        self.reason
+    }
+
+    /// The response: the status, `text/plain` body with the reason, and
+    /// `Sec-WebSocket-Version: 13` on a `426`.
+    pub fn into_response<B: From<String>>(self) -> Response<B> {
+        let mut response = Response::new(B::from(self.reason.to_owned()));
+        *response.status_mut() = self.status;
+        let headers = response.headers_mut();
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        if self.version_header {
+            headers.insert(
+                http::header::SEC_WEBSOCKET_VERSION,
+                http::HeaderValue::from_static("13"),
+            );
+        }
+        response
+    }
+
+    fn too_many() -> Self {
+        WebSocketRejection {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            reason: "too many connections",
+            version_header: false,
+        }
+    }
+
+    fn not_upgradable() -> Self {
+        WebSocketRejection {
+            status: StatusCode::BAD_REQUEST,
+            reason: "connection cannot be upgraded",
+            version_header: false,
+        }
+    }
+}
+
+impl From<HandshakeError> for WebSocketRejection {
+    fn from(err: HandshakeError) -> Self {
+        let status = err.status();
+        WebSocketRejection {
+            status,
+            reason: err.reason(),
+            version_header: status == StatusCode::UPGRADE_REQUIRED,
+        }
+    }
+}
+
+impl From<WebSocketRejection> for crate::Error {
+    fn from(rejection: WebSocketRejection) -> Self {
+        crate::Error::Http {
+            status: rejection.status.as_u16(),
+            reason: rejection.reason.to_owned(),
+        }
+    }
+}
+
+impl WebSocketUpgrade {
+    /// Checks the request is a valid WebSocket upgrade (RFC 6455 §4.2.1) and takes hyper's
+    /// upgrade handle out of it. The connection's [`Hub`] is the one in the request's
+    /// extensions (put there by [`serve`](crate::serve)), else [`Hub::global`].
+    ///
+    /// Fails with `400` (malformed request) or `426` (unsupported version).
+    pub fn from_request<B>(request: &mut Request<B>) -> Result<Self, WebSocketRejection> {
+        let handshake = handshake::validate_request(request)?;
+        let hub = request
+            .extensions()
+            .get::<Hub>()
+            .cloned()
+            .unwrap_or_else(|| Hub::global().clone());
+        if request.extensions().get::<OnUpgrade>().is_none() {
+            return Err(WebSocketRejection::not_upgradable());
+        }
+        let on_upgrade = hyper::upgrade::on(request);
+        Ok(WebSocketUpgrade {
+            handshake,
+            on_upgrade,
+            hub,
+            config: None,
+            protocols: Vec::new(),
+        })
+    }
+
+    /// Uses these connection settings (frame and message limits, queue bound, back-pressure,
+    /// read chunk) instead of the hub's. Heartbeat, idle timeout and the connection limit
+    /// stay the hub's.
+    pub fn config(mut self, config: WebSocketConfig) -> Self {
+        self.config = Some(config);
+        self
+    }
+
+    /// Tracks the connection in `hub` (ids, limit, heartbeat, shutdown).
+    pub fn hub(mut self, hub: &Hub) -> Self {
+        self.hub = hub.clone();
+        self
+    }
+
+    /// The subprotocols this endpoint speaks, in no particular order; the first of the
+    /// client's list found here is agreed.
+    pub fn protocols<I, S>(mut self, protocols: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.protocols = protocols.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// The subprotocols the client asked for, in its order of preference.
+    pub fn requested_protocols(&self) -> &[String] {
+        &self.handshake.protocols
+    }
+
+    /// Accepts the upgrade: returns the `101 Switching Protocols` response for the server
+    /// to send, and once hyper hands over the connection runs `handler` with the socket on a
+    /// new task. Past the hub's connection limit (or during shutdown) it returns `503`
+    /// instead and `handler` never runs.
+    pub fn on_upgrade<F, Fut, B>(self, handler: F) -> Response<B>
+    where
+        F: FnOnce(WebSocket) -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+        B: Default + From<String>,
+    {
+        let Some(permit) = self.hub.try_acquire() else {
+            return WebSocketRejection::too_many().into_response();
+        };
+        let supported: Vec<&str> = self.protocols.iter().map(String::as_str).collect();
+        let protocol = self
+            .handshake
+            .select_protocol(&supported)
+            .map(str::to_owned);
+        let response = handshake::response(&self.handshake, protocol.as_deref());
+        let WebSocketUpgrade {
+            on_upgrade,
+            hub,
+            config,
+            ..
+        } = self;
+        tokio::spawn(async move {
+            let Ok(upgraded) = on_upgrade.await else {
+                return; // the client went away during the handshake; the permit drops
+            };
+            let config = config.as_ref().unwrap_or_else(|| hub.config());
+            let (io, read_buf) = match upgraded.downcast::<TokioIo<TcpStream>>() {
+                Ok(parts) => (Io::Tcp(parts.io.into_inner()), parts.read_buf),
+                Err(upgraded) => (
+                    Io::Other(Box::new(TokioIo::new(upgraded))),
+                    bytes::Bytes::new(),
+                ),
+            };
+            let socket = WebSocket::start(io, read_buf, config, &hub, permit, protocol);
+            drop(hub);
+            handler(socket).await;
+        });
+        response.map(|()| B::default())
+    }
+}

@@ -13,11 +13,11 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use crate::adapter::{EncodedEvent, SseAdapter};
 use crate::config::{SlowClientPolicy, SseConfig};
 use crate::event::KEEP_ALIVE;
 use crate::history::{History, Resume};
 use crate::queue::{ClientQueue, Closed, Push};
+use crate::transport::{EncodedEvent, LocalSseTransport, SseTransport};
 use crate::{Error, ReceiverStream, ServerSentEvent};
 
 /// The event type a resuming client receives when its `Last-Event-ID` is not in the history.
@@ -77,7 +77,7 @@ pub const RESET_DATA: &str = "last-event-id not in history";
 /// ```
 pub struct SseBroadcaster {
     hub: Arc<Hub>,
-    adapter: Option<Arc<dyn SseAdapter>>,
+    transport: Arc<dyn SseTransport>,
 }
 
 /// What the clients' registrations point at.
@@ -85,6 +85,9 @@ pub(crate) struct Hub {
     config: SseConfig,
     state: Mutex<HubState>,
     counters: Counters,
+    /// The last automatic id; held while an auto-numbered event is published so ids reach
+    /// clients in increasing order.
+    last_auto_id: Mutex<u64>,
     /// Dropped with the hub, which ends the keep-alive tasks.
     alive: watch::Sender<()>,
 }
@@ -92,7 +95,6 @@ pub(crate) struct Hub {
 struct HubState {
     clients: HashMap<u64, Arc<ClientQueue>>,
     next_client: u64,
-    last_auto_id: u64,
     history: History,
 }
 
@@ -156,7 +158,7 @@ impl fmt::Debug for SseBroadcaster {
         f.debug_struct("SseBroadcaster")
             .field("config", &self.hub.config)
             .field("stats", &self.stats())
-            .field("adapter", &self.adapter.is_some())
+            .field("transport", &self.transport)
             .finish()
     }
 }
@@ -177,19 +179,20 @@ impl SseBroadcaster {
                 state: Mutex::new(HubState {
                     clients: HashMap::new(),
                     next_client: 0,
-                    last_auto_id: 0,
                     history,
                 }),
                 counters: Counters::default(),
+                last_auto_id: Mutex::new(0),
                 alive: watch::Sender::new(()),
             }),
-            adapter: None,
+            transport: Arc::new(LocalSseTransport),
         }
     }
 
-    /// Installs the [`SseAdapter`] that carries this broadcaster's events to other processes.
-    pub fn with_adapter(mut self, adapter: Arc<dyn SseAdapter>) -> Self {
-        self.adapter = Some(adapter);
+    /// Replaces the [`SseTransport`] every broadcast goes through (by default
+    /// [`LocalSseTransport`]), e.g. with one that carries events to other processes.
+    pub fn with_transport(mut self, transport: Arc<dyn SseTransport>) -> Self {
+        self.transport = transport;
         self
     }
 
@@ -237,18 +240,33 @@ impl SseBroadcaster {
         )
     }
 
-    /// Broadcasts `event` to every client (and through the adapter, if any).
+    /// Broadcasts `event` to every client: encodes it once (numbering it first with
+    /// [`SseConfig::auto_ids`]) and hands it to the transport. Never waits.
     ///
     /// # Errors
-    /// [`Error::Validation`] for a bad `event` or `id` field (nothing is sent); the adapter's
-    /// error, after local delivery. A full or closed client queue is not an error: the
-    /// slow-client policy handles it and [`stats`](Self::stats) counts it.
+    /// [`Error::Validation`] for a bad `event` or `id` field (nothing is sent); the
+    /// transport's error. A full or closed client queue is not an error: the slow-client
+    /// policy handles it and [`stats`](Self::stats) counts it.
     pub async fn broadcast(&self, event: ServerSentEvent) -> Result<(), Error> {
-        let encoded = self.hub.broadcast_local(&event)?;
-        if let Some(adapter) = &self.adapter {
-            adapter.publish(encoded).await?;
+        self.broadcast_now(&event)
+    }
+
+    /// [`broadcast`](Self::broadcast) for code that is not async.
+    ///
+    /// # Errors
+    /// As [`broadcast`](Self::broadcast).
+    pub fn broadcast_now(&self, event: &ServerSentEvent) -> Result<(), Error> {
+        if self.hub.config.auto_ids && event.id.is_none() {
+            let mut last = self.hub.last_auto_id.lock();
+            let id = *last + 1;
+            let bytes = event.encode_with_id(Some(id))?;
+            *last = id;
+            let encoded = EncodedEvent::new(Some(Arc::from(id.to_string())), bytes);
+            self.transport.publish(self, encoded)
+        } else {
+            self.transport
+                .publish(self, EncodedEvent::from_event(event)?)
         }
-        Ok(())
     }
 
     /// Broadcasts a plain `message` event with `data`.
@@ -277,15 +295,16 @@ impl SseBroadcaster {
         self.broadcast(ServerSentEvent::json(value)?).await
     }
 
-    /// Delivers an event that an [`SseAdapter`] brought from another process to this
-    /// process's clients and history, without publishing it again.
-    pub fn deliver_remote(&self, event: EncodedEvent) {
+    /// Delivers an encoded event to the clients registered in this process (and to the
+    /// history); what [`LocalSseTransport`] does, and what a multi-process transport calls
+    /// when an event arrives from its bus.
+    pub fn deliver_local(&self, event: &EncodedEvent) {
         let mut st = self.hub.state.lock();
         self.hub.deliver(&mut st, event.bytes(), event.id(), true);
     }
 
     /// Sends one keep-alive comment to every client now (not kept in history, not published
-    /// through the adapter: each process keeps its own clients alive).
+    /// through the transport: each process keeps its own clients alive).
     pub fn send_keep_alive(&self) {
         let mut st = self.hub.state.lock();
         self.hub
@@ -348,26 +367,6 @@ impl SseBroadcaster {
 }
 
 impl Hub {
-    /// Numbers (if configured), encodes once and delivers `event` to the local clients.
-    fn broadcast_local(&self, event: &ServerSentEvent) -> Result<EncodedEvent, Error> {
-        if self.config.auto_ids && event.id.is_none() {
-            // The number, the history and the deliveries happen under one lock so ids reach
-            // every client in increasing order.
-            let mut st = self.state.lock();
-            let id = st.last_auto_id + 1;
-            let bytes = event.encode_with_id(Some(id))?;
-            st.last_auto_id = id;
-            let id: Arc<str> = Arc::from(id.to_string());
-            self.deliver(&mut st, &bytes, Some(&id), true);
-            Ok(EncodedEvent::new(Some(id), bytes))
-        } else {
-            let encoded = EncodedEvent::from_event(event)?;
-            let mut st = self.state.lock();
-            self.deliver(&mut st, encoded.bytes(), encoded.id(), true);
-            Ok(encoded)
-        }
-    }
-
     /// Queues `bytes` for every client (and the history when `remember`), applying the
     /// slow-client policy. Called with the state locked: a client registers either before
     /// (it gets the event live) or after (it finds it in the history), never both or neither.

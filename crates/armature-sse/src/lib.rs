@@ -8,7 +8,7 @@
 //! | [`SseStream`] | the sending side of one client's stream |
 //! | [`SseBroadcaster`] | one event to many clients, encoded once, shared by reference count |
 //! | [`ReceiverStream`] | a client's receiving side: a `Stream` of the guide's `Result<String, Error>`, or of `Bytes`, and an HTTP body |
-//! | [`SseAdapter`] | the seam that lets a broadcast reach other processes (a Redis adapter, say) |
+//! | [`SseTransport`] | the seam every broadcast goes through, so a later adapter (Redis, say) can reach other processes |
 //!
 //! The guide's integration test, as written:
 //!
@@ -42,7 +42,6 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
-mod adapter;
 mod broadcaster;
 mod config;
 mod event;
@@ -51,8 +50,8 @@ mod http;
 mod queue;
 mod receiver;
 mod stream;
+mod transport;
 
-pub use adapter::{EncodedEvent, SseAdapter};
 pub use armature_realtime_error::{Error, Result};
 pub use broadcaster::{RESET_DATA, RESET_EVENT, SseBroadcaster, SseStats};
 pub use config::{SlowClientPolicy, SseConfig};
@@ -60,3 +59,4 @@ pub use event::{KEEP_ALIVE, ServerSentEvent, encode_comment};
 pub use http::{LAST_EVENT_ID, X_ACCEL_BUFFERING, last_event_id, sse_response};
 pub use receiver::ReceiverStream;
 pub use stream::{DEFAULT_STREAM_BYTES, DEFAULT_STREAM_EVENTS, SseStream};
+pub use transport::{EncodedEvent, LocalSseTransport, SseTransport};

@@ -204,7 +204,7 @@ async fn unknown_or_too_old_id_gets_a_reset_event_then_live() {
     for id in ["1", "nonsense", "99"] {
         // "1" was pushed out of a history of two.
         let mut s = b.register_from(Some(id));
-        assert_eq!(drain(&mut s), [expected_reset.clone()], "{id}");
+        assert_eq!(drain(&mut s), vec![expected_reset.clone()], "{id}");
     }
     let mut s = b.register_from(Some("2"));
     b.broadcast_message("m4".into()).await.unwrap();

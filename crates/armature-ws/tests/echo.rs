@@ -1,0 +1,145 @@
+//! Echo, control frames, fragmentation and the close handshake, with real sockets.
+
+mod common;
+
+use common::*;
+use futures_util::{SinkExt, StreamExt};
+use tokio::io::AsyncWriteExt;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+
+use armature_ws::WebSocketConfig;
+
+#[tokio::test]
+async fn echoes_text_and_binary_with_the_same_opcode() {
+    let server = TestServer::start(WebSocketConfig::default()).await;
+    let mut client = server.connect("/echo").await;
+    client.send(Message::text("hello")).await.unwrap();
+    client
+        .send(Message::binary(vec![0u8, 1, 2, 255]))
+        .await
+        .unwrap();
+    let big = "x".repeat(200_000);
+    client.send(Message::text(big.clone())).await.unwrap();
+    assert_eq!(next_data(&mut client).await, Message::text("hello"));
+    assert_eq!(
+        next_data(&mut client).await,
+        Message::binary(vec![0u8, 1, 2, 255])
+    );
+    assert_eq!(next_data(&mut client).await, Message::text(big));
+}
+
+#[tokio::test]
+async fn many_messages_in_flight_come_back_in_order() {
+    let server = TestServer::start(WebSocketConfig::default()).await;
+    let mut client = server.connect("/echo").await;
+    for i in 0..500 {
+        client.feed(Message::text(format!("m{i}"))).await.unwrap();
+    }
+    client.flush().await.unwrap();
+    for i in 0..500 {
+        assert_eq!(next_data(&mut client).await, Message::text(format!("m{i}")));
+    }
+}
+
+#[tokio::test]
+async fn client_ping_gets_a_pong_with_its_payload() {
+    let server = TestServer::start(WebSocketConfig::default()).await;
+    let mut client = server.connect("/echo").await;
+    client
+        .send(Message::Ping(b"are you there".to_vec().into()))
+        .await
+        .unwrap();
+    let reply = tokio::time::timeout(WAIT, client.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(reply, Message::Pong(b"are you there".to_vec().into()));
+}
+
+#[tokio::test]
+async fn fragmented_client_message_is_reassembled_with_a_ping_between_fragments() {
+    let server = TestServer::start(WebSocketConfig::default()).await;
+    let (mut stream, mut pending) = raw_connect(server.addr, "/echo", &[]).await;
+    let mut wire = client_frame(0x1, false, b"Hel");
+    wire.extend(client_frame(0x9, true, b"p")); // a ping between fragments
+    wire.extend(client_frame(0x0, false, b"lo, "));
+    wire.extend(client_frame(0x0, true, "wörld".as_bytes()));
+    for byte in wire.chunks(3) {
+        stream.write_all(byte).await.unwrap(); // split anywhere
+    }
+    assert_eq!(
+        read_server_frame(&mut stream, &mut pending).await,
+        Some((0xA, b"p".to_vec()))
+    );
+    assert_eq!(
+        read_server_frame(&mut stream, &mut pending).await,
+        Some((0x1, "Hello, wörld".as_bytes().to_vec()))
+    );
+}
+
+#[tokio::test]
+async fn bytes_sent_right_behind_the_handshake_are_not_lost() {
+    let server = TestServer::start(WebSocketConfig::default()).await;
+    let mut early = client_frame(0x1, true, b"early");
+    early.extend(client_frame(0x2, true, b"bird"));
+    let (mut stream, mut pending) = raw_connect(server.addr, "/echo", &early).await;
+    assert_eq!(
+        read_server_frame(&mut stream, &mut pending).await,
+        Some((0x1, b"early".to_vec()))
+    );
+    assert_eq!(
+        read_server_frame(&mut stream, &mut pending).await,
+        Some((0x2, b"bird".to_vec()))
+    );
+}
+
+#[tokio::test]
+async fn close_code_round_trips_and_the_server_drops_tcp() {
+    let server = TestServer::start(WebSocketConfig::default()).await;
+    let mut client = server.connect("/echo").await;
+    client
+        .send(Message::Close(Some(CloseFrame {
+            code: CloseCode::from(4001),
+            reason: "bye".into(),
+        })))
+        .await
+        .unwrap();
+    assert_eq!(close_code(&mut client).await, Some(4001));
+    // After the handshake the server closes the TCP connection: the stream ends.
+    let end = tokio::time::timeout(WAIT, client.next()).await.unwrap();
+    assert!(matches!(end, None | Some(Err(_))), "{end:?}");
+    eventually("the hub forgets the connection", || {
+        server.hub.connection_count() == 0
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn close_without_code_is_answered_with_1000() {
+    let server = TestServer::start(WebSocketConfig::default()).await;
+    let (mut stream, mut pending) =
+        raw_connect(server.addr, "/echo", &client_frame(0x8, true, b"")).await;
+    assert_eq!(raw_close_code(&mut stream, &mut pending).await, Some(1000));
+    assert_eq!(
+        read_server_frame(&mut stream, &mut pending).await,
+        None,
+        "TCP closed"
+    );
+}
+
+#[tokio::test]
+async fn subprotocol_is_agreed_from_the_clients_list() {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let server = TestServer::start(WebSocketConfig::default()).await;
+    let mut request = server.url("/protocol").into_client_request().unwrap();
+    request.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        "v9, superchat, chat".parse().unwrap(),
+    );
+    let (mut client, response) = tokio_tungstenite::connect_async(request).await.unwrap();
+    assert_eq!(response.headers()["sec-websocket-protocol"], "superchat");
+    assert_eq!(next_data(&mut client).await, Message::text("superchat"));
+}

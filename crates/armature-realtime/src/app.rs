@@ -17,6 +17,7 @@ use crate::router::{Match, Router, join_paths};
 use crate::server::Server;
 use crate::shutdown::{self, ShutdownSignal, ShutdownTrigger};
 use crate::static_files::serve_file;
+use crate::ws::{Hub, WebSocketConfig};
 
 /// An application: modules with their providers and controllers, extra routes and static
 /// files. Build it with chained calls, then [`bind`](App::bind) or [`serve`](App::serve).
@@ -36,6 +37,7 @@ pub struct App {
     builder: ModuleBuilder,
     routes: Vec<Route>,
     shutdown_timeout: Option<Duration>,
+    websocket_config: Option<WebSocketConfig>,
 }
 
 /// How long [`Server`] waits for open connections after a shutdown signal, by default.
@@ -100,6 +102,13 @@ impl App {
         self
     }
 
+    /// The WebSocket settings (limits, heartbeat, back-pressure) for this app's
+    /// connections; default [`WebSocketConfig::default`].
+    pub fn websocket_config(mut self, config: WebSocketConfig) -> Self {
+        self.websocket_config = Some(config);
+        self
+    }
+
     /// Builds the controllers and the route table.
     ///
     /// # Errors
@@ -127,6 +136,7 @@ impl App {
                 signal,
                 trigger,
                 shutdown_timeout: self.shutdown_timeout.unwrap_or(DEFAULT_SHUTDOWN_TIMEOUT),
+                hub: Hub::new(self.websocket_config.unwrap_or_default()),
             }),
         })
     }
@@ -159,6 +169,7 @@ struct Inner {
     signal: ShutdownSignal,
     trigger: ShutdownTrigger,
     shutdown_timeout: Duration,
+    hub: Hub,
 }
 
 /// A built application: answers requests through its route table. Cheap to clone.
@@ -197,6 +208,7 @@ impl AppService {
             Match::NotFound => return text_response(StatusCode::NOT_FOUND, "not found"),
         };
         parts.extensions.insert(self.inner.signal.clone());
+        parts.extensions.insert(self.inner.hub.clone());
         handler(RequestHead::new(parts, params)).await
     }
 
@@ -205,8 +217,19 @@ impl AppService {
         self.inner.signal.clone()
     }
 
-    pub(crate) fn trigger_shutdown(&self) {
+    /// The hub tracking this app's WebSocket connections (counts, limits, stats).
+    pub fn websocket_hub(&self) -> &Hub {
+        &self.inner.hub
+    }
+
+    /// Raises the shutdown signal and closes every WebSocket with 1001, waiting up to the
+    /// shutdown timeout for their close handshakes.
+    pub(crate) async fn shutdown_realtime(&self) {
         self.inner.trigger.trigger();
+        self.inner
+            .hub
+            .shutdown_within(self.inner.shutdown_timeout)
+            .await;
     }
 
     pub(crate) fn shutdown_timeout(&self) -> Duration {

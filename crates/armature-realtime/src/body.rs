@@ -22,6 +22,11 @@ where
     body.map_err(Into::into).boxed_unsync()
 }
 
+/// A response whose body is a [`Full`] (what many libraries build) as a `Response<Body>`.
+pub fn from_full(response: Response<Full<Bytes>>) -> Response<Body> {
+    response.map(|b| b.map_err(|never: Infallible| match never {}).boxed_unsync())
+}
+
 /// An empty body.
 pub fn empty() -> Body {
     Empty::<Bytes>::new()

@@ -24,14 +24,22 @@ pub mod app;
 pub mod body;
 pub mod di;
 pub mod module;
+pub mod prelude;
 pub mod request;
 pub mod router;
 pub mod server;
 pub mod shutdown;
+pub mod sse_route;
 pub mod static_files;
+pub mod ws_route;
+
+#[doc(hidden)]
+#[path = "private.rs"]
+pub mod __private;
 
 pub use app::{App, AppService};
 pub use armature_realtime_error::{Error, Result};
+pub use armature_realtime_macros::{controller, injectable, module, sse, websocket};
 pub use armature_sse as sse;
 pub use armature_ws as ws;
 pub use armature_ws_core as ws_core;
@@ -39,3 +47,5 @@ pub use di::{Container, Injectable};
 pub use module::{Controller, ControllerRoutes, Module, ModuleBuilder, Route, RouteKind};
 pub use request::{FromParam, RequestHead};
 pub use server::{RunningServer, Server};
+pub use sse_route::{EventStream, IntoSse};
+pub use ws_route::PendingUpgrade;

@@ -117,9 +117,12 @@ impl Server {
             });
         }
         drop(listener);
-        service.trigger_shutdown();
         drop(alive);
-        let _ = tokio::time::timeout(service.shutdown_timeout(), all_done.recv()).await;
+        let deadline = service.shutdown_timeout();
+        let http = async {
+            let _ = tokio::time::timeout(deadline, all_done.recv()).await;
+        };
+        tokio::join!(service.shutdown_realtime(), http);
         Ok(())
     }
 

@@ -1,0 +1,242 @@
+//! Code generation. Everything generated names the facade by absolute path
+//! (`::armature_realtime::__private::…`), so users depend on one crate.
+
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::{Fields, ReturnType};
+
+use crate::ast::{
+    ControllerImpl, ControllerStruct, InjectableStruct, ModuleDef, RouteKind, RouteMethod, Source,
+};
+use crate::valid::is_impl_stream;
+
+fn private() -> TokenStream {
+    quote!(::armature_realtime::__private)
+}
+
+/// `impl Injectable`: `Default::default()`, or field by field when some fields are
+/// `#[inject]`.
+pub(crate) fn injectable(def: &InjectableStruct) -> TokenStream {
+    let p = private();
+    let item = &def.item;
+    let ident = &item.ident;
+    let body = match &def.injected {
+        None => quote_spanned!(ident.span()=> <Self as #p::Default>::default()),
+        Some(flags) => construct_fields(&item.fields, |i| flags[i]),
+    };
+    quote! {
+        #item
+        impl #p::Injectable for #ident {
+            fn create(__container: &#p::Container) -> #p::Result<Self, #p::Error> {
+                #p::Ok(#body)
+            }
+        }
+    }
+}
+
+/// `Self { a: resolved, b: Default::default() }` (or the tuple / unit form).
+fn construct_fields(fields: &Fields, injected: impl Fn(usize) -> bool) -> TokenStream {
+    let p = private();
+    let value = |i: usize, field: &syn::Field| {
+        let ty = &field.ty;
+        if injected(i) {
+            quote_spanned!(ty.span()=> #p::resolve::<#ty>(__container)?)
+        } else {
+            quote_spanned!(ty.span()=> <#ty as #p::Default>::default())
+        }
+    };
+    match fields {
+        Fields::Named(named) => {
+            let inits = named.named.iter().enumerate().map(|(i, f)| {
+                let name = &f.ident;
+                let v = value(i, f);
+                quote!(#name: #v)
+            });
+            quote!(Self { #(#inits),* })
+        }
+        Fields::Unnamed(unnamed) => {
+            let inits = unnamed.unnamed.iter().enumerate().map(|(i, f)| value(i, f));
+            quote!(Self ( #(#inits),* ))
+        }
+        Fields::Unit => quote!(Self),
+    }
+}
+
+/// `impl Controller` for a controller struct.
+pub(crate) fn controller_struct(def: &ControllerStruct) -> TokenStream {
+    let p = private();
+    let item = &def.item;
+    let ident = &item.ident;
+    let prefix = &def.prefix;
+    let body = construct_fields(&item.fields, |i| !def.field_defaults[i]);
+    quote! {
+        #item
+        impl #p::Controller for #ident {
+            fn prefix() -> &'static str {
+                #prefix
+            }
+            fn construct(__container: &#p::Container) -> #p::Result<Self, #p::Error> {
+                #p::Ok(#body)
+            }
+        }
+    }
+}
+
+/// The cleaned `impl` block, one hidden entry function per route, and `impl ControllerRoutes`.
+pub(crate) fn controller_impl(def: &ControllerImpl) -> TokenStream {
+    let p = private();
+    let item = &def.item;
+    let self_ty = def.self_ty();
+    let entries = def.routes.iter().map(route_entry);
+    let routes = def.routes.iter().map(|route| {
+        let path = &route.path;
+        let entry = entry_name(route);
+        let kind = match route.kind {
+            RouteKind::WebSocket => quote!(#p::RouteKind::WebSocket),
+            RouteKind::Sse => quote!(#p::RouteKind::Sse),
+        };
+        quote!(#p::Route::for_controller(#p::Method::GET, #path, #kind, __this, Self::#entry))
+    });
+    quote! {
+        #item
+        #[doc(hidden)]
+        #[allow(non_snake_case, clippy::all)]
+        impl #self_ty {
+            #(#entries)*
+        }
+        impl #p::ControllerRoutes for #self_ty {
+            fn routes(__this: &#p::Arc<Self>) -> #p::Vec<#p::Route> {
+                #p::vec![#(#routes),*]
+            }
+        }
+    }
+}
+
+/// What to emit for a controller `impl` block that failed validation: the block and an
+/// empty route list, so the module using the controller still type-checks.
+pub(crate) fn controller_impl_fallback(def: &ControllerImpl) -> TokenStream {
+    let p = private();
+    let item = &def.item;
+    let self_ty = def.self_ty();
+    quote! {
+        #item
+        impl #p::ControllerRoutes for #self_ty {
+            fn routes(_: &#p::Arc<Self>) -> #p::Vec<#p::Route> {
+                #p::Vec::new()
+            }
+        }
+    }
+}
+
+fn entry_name(route: &RouteMethod) -> syn::Ident {
+    format_ident!("__armature_route_{}", route.sig.ident)
+}
+
+fn route_entry(route: &RouteMethod) -> TokenStream {
+    let p = private();
+    let entry = entry_name(route);
+    let method = &route.sig.ident;
+    let mut extract = Vec::new();
+    let mut call_args = Vec::new();
+    let mut socket_setup = TokenStream::new();
+    for (i, arg) in route.args.iter().enumerate() {
+        let var = format_ident!("__arg{}", i);
+        let ty = &arg.ty;
+        let span = arg.ty.span();
+        let source = match &arg.source {
+            Source::Path(name) => {
+                Some(quote_spanned!(span=> #p::path_param::<#ty>(&__head, #name)))
+            }
+            Source::Query(key) => {
+                Some(quote_spanned!(span=> #p::query_param::<#ty>(&__head, #key)))
+            }
+            Source::Header(key) => {
+                Some(quote_spanned!(span=> #p::header_param::<#ty>(&__head, #key)))
+            }
+            Source::Socket => {
+                socket_setup = quote! {
+                    let #var = match __pending.accept().await {
+                        #p::Ok(socket) => socket,
+                        #p::Err(err) => return #p::Err(err),
+                    };
+                };
+                None
+            }
+            Source::Pending => {
+                socket_setup = quote!(let #var = __pending;);
+                None
+            }
+            Source::Unknown => None,
+        };
+        if let Some(source) = source {
+            extract.push(quote! {
+                let #var: #ty = match #source {
+                    #p::Ok(value) => value,
+                    #p::Err(err) => return #p::error_response(&err),
+                };
+            });
+        }
+        call_args.push(var);
+    }
+    let body = match route.kind {
+        RouteKind::WebSocket => quote! {
+            #p::websocket(__head, move |__pending| async move {
+                #socket_setup
+                #p::HandlerOutcome::into_outcome(__this.#method(#(#call_args),*).await)
+            })
+            .await
+        },
+        RouteKind::Sse => {
+            let ret_span = match &route.sig.output {
+                ReturnType::Type(_, ty) => ty.span(),
+                ReturnType::Default => route.sig.ident.span(),
+            };
+            let wrap = match &route.sig.output {
+                ReturnType::Type(_, ty) if is_impl_stream(ty) => {
+                    quote_spanned!(ret_span=> #p::EventStream::new(__out))
+                }
+                _ => quote!(__out),
+            };
+            quote! {
+                let __signal = #p::shutdown_signal(&__head);
+                let __out = __this.#method(#(#call_args),*).await;
+                let __out = #wrap;
+                #p::sse_response(__signal, __out)
+            }
+        }
+    };
+    quote! {
+        fn #entry(
+            __this: #p::Arc<Self>,
+            __head: #p::RequestHead,
+        ) -> #p::BoxFuture<#p::Response<#p::Body>> {
+            #p::Box::pin(async move {
+                #(#extract)*
+                #body
+            })
+        }
+    }
+}
+
+/// `impl Module`.
+pub(crate) fn module(def: &ModuleDef, item: &syn::ItemStruct) -> TokenStream {
+    let p = private();
+    let ident = &def.ident;
+    let calls = def.entries().map(|(list, path)| {
+        let method = match list {
+            "providers" => quote!(provider),
+            "controllers" => quote!(controller),
+            _ => quote!(import),
+        };
+        quote_spanned!(path.span()=> __builder.#method::<#path>();)
+    });
+    quote! {
+        #item
+        impl #p::Module for #ident {
+            fn configure(__builder: &mut #p::ModuleBuilder) {
+                #(#calls)*
+            }
+        }
+    }
+}

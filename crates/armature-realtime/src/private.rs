@@ -1,0 +1,80 @@
+//! What the decorators' generated code names. Not a public API: it may change in any
+//! release.
+
+pub use std::boxed::Box;
+pub use std::default::Default;
+pub use std::result::Result::{self, Err, Ok};
+pub use std::sync::Arc;
+pub use std::vec;
+pub use std::vec::Vec;
+
+pub use http::{Method, Response};
+
+pub use crate::Error;
+pub use crate::body::Body;
+pub use crate::di::{Container, Injectable};
+pub use crate::module::{
+    BoxFuture, Controller, ControllerRoutes, Module, ModuleBuilder, Route, RouteKind,
+};
+pub use crate::request::RequestHead;
+pub use crate::shutdown::ShutdownSignal;
+pub use crate::sse_route::EventStream;
+pub use crate::ws_route::{HandlerOutcome, websocket};
+
+pub use crate::body::error_response;
+use crate::request::{FromParam, ParamError};
+
+/// Resolves a service field from the container.
+///
+/// # Errors
+/// See [`Container::resolve`].
+pub fn resolve<T: Injectable>(container: &Container) -> Result<T, Error> {
+    container.resolve::<T>()
+}
+
+fn bad_request(what: &str, name: &str, err: ParamError) -> Error {
+    Error::Http {
+        status: 400,
+        reason: format!("{what} `{name}` is {err}"),
+    }
+}
+
+/// A path parameter as an argument, or the `400` error.
+///
+/// # Errors
+/// [`Error::Http`] with status `400` naming the argument.
+pub fn path_param<T: FromParam>(head: &RequestHead, name: &str) -> Result<T, Error> {
+    T::from_param(head.param(name)).map_err(|e| bad_request("path parameter", name, e))
+}
+
+/// A query parameter as an argument, or the `400` error.
+///
+/// # Errors
+/// [`Error::Http`] with status `400` naming the argument.
+pub fn query_param<T: FromParam>(head: &RequestHead, name: &str) -> Result<T, Error> {
+    T::from_param(head.query(name)).map_err(|e| bad_request("query parameter", name, e))
+}
+
+/// A header as an argument, or the `400` error.
+///
+/// # Errors
+/// [`Error::Http`] with status `400` naming the argument.
+pub fn header_param<T: FromParam>(head: &RequestHead, name: &str) -> Result<T, Error> {
+    T::from_param(head.header(name)).map_err(|e| bad_request("header", name, e))
+}
+
+/// The shutdown signal of the server serving this request (or one that never fires).
+pub fn shutdown_signal(head: &RequestHead) -> ShutdownSignal {
+    head.extensions()
+        .get::<ShutdownSignal>()
+        .cloned()
+        .unwrap_or_else(ShutdownSignal::never)
+}
+
+/// The response of an `#[sse]` handler.
+pub fn sse_response<T: crate::sse_route::IntoSse>(
+    signal: ShutdownSignal,
+    value: T,
+) -> Response<Body> {
+    crate::sse_route::sse_response_until(signal, value)
+}

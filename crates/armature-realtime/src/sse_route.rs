@@ -1,0 +1,196 @@
+//! SSE routes: what an `#[sse]` handler may return ([`IntoSse`]), [`EventStream`] for any
+//! stream of events, and the response body that ends when the server shuts down.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use futures_util::Stream;
+use http::Response;
+use http_body::{Frame, SizeHint};
+
+use crate::Error;
+use crate::body::{Body, error_response};
+use crate::shutdown::ShutdownSignal;
+use crate::sse::{ReceiverStream, ServerSentEvent, sse_response};
+
+/// A value an `#[sse]` handler can return: it becomes a `text/event-stream` response.
+///
+/// Implemented for [`ReceiverStream`] (what `SseBroadcaster::register` and `SseStream::new`
+/// give), [`EventStream`] (any stream of [`ServerSentEvent`]s), an already-built
+/// `http::Response` (such as `SseBroadcaster::response_for`), and `Result<T, E>` of those,
+/// where `Err` refuses the request with the error's status.
+pub trait IntoSse {
+    /// The response to send.
+    fn into_sse(self) -> Response<Body>;
+}
+
+impl<T: Send + 'static> IntoSse for ReceiverStream<T> {
+    fn into_sse(self) -> Response<Body> {
+        sse_response(crate::body::boxed(InfallibleBody(self)))
+    }
+}
+
+impl<B> IntoSse for Response<B>
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: std::fmt::Display,
+{
+    fn into_sse(self) -> Response<Body> {
+        use http_body_util::BodyExt;
+        self.map(|b| {
+            b.map_err(|e| Error::Internal(format!("event stream failed: {e}")))
+                .boxed_unsync()
+        })
+    }
+}
+
+impl<T: IntoSse, E: Into<Error>> IntoSse for Result<T, E> {
+    fn into_sse(self) -> Response<Body> {
+        match self {
+            Ok(value) => value.into_sse(),
+            Err(err) => error_response(&err.into()),
+        }
+    }
+}
+
+/// One item of an [`EventStream`]: a [`ServerSentEvent`], or a `Result` of one.
+pub trait IntoEvent {
+    /// The event, or why there is none.
+    ///
+    /// # Errors
+    /// The item's own error.
+    fn into_event(self) -> Result<ServerSentEvent, Error>;
+}
+
+impl IntoEvent for ServerSentEvent {
+    fn into_event(self) -> Result<ServerSentEvent, Error> {
+        Ok(self)
+    }
+}
+
+impl<E: Into<Error>> IntoEvent for Result<ServerSentEvent, E> {
+    fn into_event(self) -> Result<ServerSentEvent, Error> {
+        self.map_err(Into::into)
+    }
+}
+
+/// Any stream of events as an SSE response: each event is encoded as it arrives and
+/// flushed at once. An item that is an error, or an event that cannot be encoded (an `id`
+/// with a line break, say), ends the stream.
+///
+/// `#[sse]` wraps a handler returning `impl Stream<Item = ServerSentEvent>` in one itself.
+///
+/// ```
+/// use armature_realtime::sse_route::{EventStream, IntoSse};
+/// use armature_realtime::sse::ServerSentEvent;
+///
+/// let events = futures_util::stream::iter([ServerSentEvent::new("hi".to_string())]);
+/// let response = EventStream::new(events).into_sse();
+/// assert_eq!(response.headers()["content-type"], "text/event-stream");
+/// ```
+#[derive(Debug)]
+pub struct EventStream<S> {
+    stream: S,
+}
+
+impl<S> EventStream<S> {
+    /// Wraps `stream`.
+    pub fn new(stream: S) -> Self {
+        Self { stream }
+    }
+}
+
+impl<S, I> IntoSse for EventStream<S>
+where
+    S: Stream<Item = I> + Send + 'static,
+    I: IntoEvent,
+{
+    fn into_sse(self) -> Response<Body> {
+        use futures_util::StreamExt;
+        let frames = Box::pin(self.stream).map(|item| {
+            item.into_event()
+                .and_then(|event| event.encode())
+                .map(Frame::data)
+        });
+        sse_response(crate::body::boxed(http_body_util::StreamBody::new(frames)))
+    }
+}
+
+struct InfallibleBody<B>(B);
+
+impl<B> http_body::Body for InfallibleBody<B>
+where
+    B: http_body::Body<Data = Bytes, Error = std::convert::Infallible> + Unpin,
+{
+    type Data = Bytes;
+    type Error = Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
+        Pin::new(&mut self.0)
+            .poll_frame(cx)
+            .map(|f| f.map(|r| r.map_err(|never| match never {})))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.0.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.0.size_hint()
+    }
+}
+
+/// A body that ends (cleanly) when the server shuts down, so an endless event stream does
+/// not hold graceful shutdown until its deadline.
+struct UntilShutdown {
+    inner: Body,
+    stop: Pin<Box<dyn Future<Output = ()> + Send>>,
+    stopped: bool,
+}
+
+impl http_body::Body for UntilShutdown {
+    type Data = Bytes;
+    type Error = Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
+        if self.stopped {
+            return Poll::Ready(None);
+        }
+        if let Poll::Ready(frame) = Pin::new(&mut self.inner).poll_frame(cx) {
+            return Poll::Ready(frame);
+        }
+        if self.stop.as_mut().poll(cx).is_ready() {
+            self.stopped = true;
+            return Poll::Ready(None);
+        }
+        Poll::Pending
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.stopped || self.inner.is_end_stream()
+    }
+}
+
+/// The response of an `#[sse]` handler: `value` as an event stream that ends when `signal`
+/// fires. Error responses (a refused request) pass unchanged.
+pub fn sse_response_until(signal: ShutdownSignal, value: impl IntoSse) -> Response<Body> {
+    let response = value.into_sse();
+    if !response.status().is_success() {
+        return response;
+    }
+    response.map(|inner| {
+        crate::body::boxed(UntilShutdown {
+            inner,
+            stop: Box::pin(async move { signal.wait().await }),
+            stopped: false,
+        })
+    })
+}

@@ -1,0 +1,135 @@
+//! WebSocket routes: [`PendingUpgrade`], the upgrade a `#[websocket]` handler may still
+//! refuse, and [`websocket`], which runs a handler for a request.
+//!
+//! The handler runs on its own task from the moment the request arrives. It may check the
+//! request (path, query, headers) and return `Err(Error::Http { status: 401, .. })` before
+//! accepting: the client then gets that status and no upgrade happens. Once it calls
+//! [`PendingUpgrade::accept`], the `101` goes out and the handler receives the
+//! [`WebSocket`]; the same task then serves the connection for its whole life.
+
+use std::future::Future;
+
+use http::{Request, Response, StatusCode};
+use tokio::sync::oneshot;
+
+use crate::Error;
+use crate::body::{Body, error_response, from_full, text_response};
+use crate::request::RequestHead;
+use crate::ws::{WebSocket, WebSocketUpgrade};
+
+/// A WebSocket upgrade request that the handler has not accepted yet.
+///
+/// ```no_run
+/// use armature_realtime::prelude::*;
+///
+/// #[controller("/ws")]
+/// struct SecureController;
+///
+/// #[controller]
+/// impl SecureController {
+///     #[websocket("/secure")]
+///     async fn secure(
+///         &self,
+///         #[header] authorization: Option<String>,
+///         upgrade: PendingUpgrade,
+///     ) -> Result<(), Error> {
+///         if authorization.as_deref() != Some("Bearer let-me-in") {
+///             return Err(Error::Http { status: 401, reason: "missing or bad token".into() });
+///         }
+///         let mut socket = upgrade.accept().await?;
+///         socket.send_text("welcome").await
+///     }
+/// }
+/// ```
+#[derive(Debug)]
+pub struct PendingUpgrade {
+    accept: Option<oneshot::Sender<oneshot::Sender<WebSocket>>>,
+    requested_protocols: Vec<String>,
+}
+
+impl PendingUpgrade {
+    /// Accepts: the `101 Switching Protocols` response is sent and the socket returned.
+    ///
+    /// # Errors
+    /// [`Error::Http`] with `503` when the server is at its connection limit or shutting
+    /// down; [`Error::Closed`] when the client went away during the handshake.
+    pub async fn accept(mut self) -> Result<WebSocket, Error> {
+        let (socket_tx, socket_rx) = oneshot::channel();
+        let Some(accept) = self.accept.take() else {
+            return Err(Error::Closed);
+        };
+        accept.send(socket_tx).map_err(|_| Error::Closed)?;
+        socket_rx.await.map_err(|_| Error::Http {
+            status: 503,
+            reason: "the upgrade did not complete (connection limit, shutdown, or the client left)"
+                .into(),
+        })
+    }
+
+    /// The subprotocols the client asked for (`Sec-WebSocket-Protocol`), in its order.
+    pub fn requested_protocols(&self) -> &[String] {
+        &self.requested_protocols
+    }
+}
+
+/// Turns a handler's result into `Result<(), Error>`: handlers may return `()` or
+/// `Result<(), E>` with `E: Into<Error>`.
+pub trait HandlerOutcome {
+    /// The result as `Result<(), Error>`.
+    fn into_outcome(self) -> Result<(), Error>;
+}
+
+impl HandlerOutcome for () {
+    fn into_outcome(self) -> Result<(), Error> {
+        Ok(())
+    }
+}
+
+impl<E: Into<Error>> HandlerOutcome for Result<(), E> {
+    fn into_outcome(self) -> Result<(), Error> {
+        self.map_err(Into::into)
+    }
+}
+
+/// Serves a WebSocket route: checks the upgrade request (`400`/`426` when it is not one),
+/// runs `handler` on a task with the [`PendingUpgrade`], and answers with the `101` when the
+/// handler accepts, or with the handler's error status when it returns before accepting.
+pub async fn websocket<F, Fut>(head: RequestHead, handler: F) -> Response<Body>
+where
+    F: FnOnce(PendingUpgrade) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<(), Error>> + Send + 'static,
+{
+    let mut request = Request::from_parts(head.into_parts(), ());
+    let upgrade = match WebSocketUpgrade::from_request(&mut request) {
+        Ok(upgrade) => upgrade,
+        Err(rejection) => return from_full(rejection.into_response()),
+    };
+    let (accept_tx, accept_rx) = oneshot::channel();
+    let pending = PendingUpgrade {
+        accept: Some(accept_tx),
+        requested_protocols: upgrade.requested_protocols().to_vec(),
+    };
+    let mut task = tokio::spawn(handler(pending));
+    tokio::select! {
+        accepted = accept_rx => match accepted {
+            Ok(socket_tx) => from_full(upgrade.on_upgrade(move |socket| async move {
+                // The handler's task owns the socket from here on.
+                let _ = socket_tx.send(socket);
+            })),
+            // The handler dropped the pending upgrade: it returned (or gave up).
+            Err(_) => refused(task.await),
+        },
+        finished = &mut task => refused(finished),
+    }
+}
+
+fn refused(finished: Result<Result<(), Error>, tokio::task::JoinError>) -> Response<Body> {
+    match finished {
+        Ok(Err(err)) => error_response(&err),
+        Ok(Ok(())) => text_response(
+            StatusCode::FORBIDDEN,
+            "the handler did not accept the WebSocket",
+        ),
+        Err(_) => text_response(StatusCode::INTERNAL_SERVER_ERROR, "handler failed"),
+    }
+}

@@ -1,0 +1,298 @@
+//! The decorators end to end, over real sockets: a module with a shared service, a
+//! WebSocket controller with path/query/header arguments and a refusal before the upgrade,
+//! and an SSE controller; tokio-tungstenite and a streaming HTTP client are the peers.
+
+mod common;
+
+use armature_realtime::prelude::*;
+use common::{TIMEOUT, get, send};
+use futures_util::{SinkExt, StreamExt};
+use http_body_util::{BodyExt, Empty};
+use tokio_tungstenite::tungstenite::{self, client::IntoClientRequest};
+
+#[injectable]
+#[derive(Clone)]
+struct ChatService {
+    manager: Arc<WebSocketManager>,
+}
+
+impl Default for ChatService {
+    fn default() -> Self {
+        Self {
+            manager: Arc::new(WebSocketManager::new()),
+        }
+    }
+}
+
+impl ChatService {
+    async fn get_room(&self, name: &str) -> Arc<WebSocketRoom> {
+        self.manager.get_or_create_room(name).await
+    }
+}
+
+#[injectable]
+#[derive(Clone)]
+struct Feed {
+    broadcaster: Arc<SseBroadcaster>,
+}
+
+impl Default for Feed {
+    fn default() -> Self {
+        Self {
+            broadcaster: Arc::new(SseBroadcaster::new()),
+        }
+    }
+}
+
+#[controller("/ws")]
+struct ChatController {
+    chat: ChatService,
+    feed: Feed,
+}
+
+#[controller]
+impl ChatController {
+    /// Joins `:room` as `?name=`, relays texts to the room as "name: text".
+    #[websocket("/chat/:room")]
+    async fn chat(
+        &self,
+        room: String,
+        #[query] name: Option<String>,
+        mut socket: WebSocket,
+    ) -> Result<(), Error> {
+        let name = name.unwrap_or_else(|| "anon".into());
+        let room = self.chat.get_room(&room).await;
+        room.add_connection(socket.id(), socket.connection())
+            .await?;
+        socket
+            .send_text(format!(
+                "joined {} ({})",
+                room.name(),
+                room.connection_count().await
+            ))
+            .await?;
+        while let Some(Ok(message)) = socket.recv().await {
+            if let WebSocketMessage::Text(text) = message {
+                let line = format!("{name}: {}", text.as_str());
+                room.broadcast_text(line.clone()).await?;
+                self.feed
+                    .broadcaster
+                    .broadcast(ServerSentEvent::with_event("chat".into(), line))
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Refuses without the right `Authorization` header, before any upgrade.
+    #[websocket("/secure")]
+    async fn secure(
+        &self,
+        #[header] authorization: Option<String>,
+        upgrade: PendingUpgrade,
+    ) -> Result<(), Error> {
+        if authorization.as_deref() != Some("Bearer sesame") {
+            return Err(Error::Http {
+                status: 401,
+                reason: "missing or bad token".into(),
+            });
+        }
+        let mut socket = upgrade.accept().await?;
+        socket.send_text("welcome").await
+    }
+}
+
+#[controller("/admin")]
+struct AdminController {
+    chat: ChatService,
+}
+
+#[controller]
+impl AdminController {
+    /// Announces to a room from another controller: proves the service is shared.
+    #[sse("/announce/:room")]
+    async fn announce(
+        &self,
+        room: String,
+        #[query("text")] text: String,
+    ) -> Result<EventStream<futures_util::stream::Iter<std::vec::IntoIter<ServerSentEvent>>>, Error>
+    {
+        let room = self.chat.get_room(&room).await;
+        let delivered = room.connection_count().await;
+        room.broadcast_text(format!("admin: {text}")).await?;
+        Ok(EventStream::new(futures_util::stream::iter(vec![
+            ServerSentEvent::with_event("delivered".into(), delivered.to_string()),
+        ])))
+    }
+}
+
+#[controller("/events")]
+struct EventsController {
+    feed: Feed,
+}
+
+#[controller]
+impl EventsController {
+    #[sse("/chat")]
+    async fn chat_events(
+        &self,
+        #[header("last-event-id")] last: Option<String>,
+    ) -> ReceiverStream<Result<String, Error>> {
+        self.feed.broadcaster.register_from(last.as_deref())
+    }
+
+    #[sse("/count/:n")]
+    async fn count(&self, n: u32) -> impl futures_util::Stream<Item = ServerSentEvent> + Send {
+        futures_util::stream::iter((1..=n).map(|i| ServerSentEvent::new(i.to_string())))
+    }
+}
+
+#[module(
+    providers: [ChatService, Feed],
+    controllers: [ChatController, AdminController, EventsController]
+)]
+struct AppModule;
+
+async fn start() -> armature_realtime::RunningServer {
+    App::new()
+        .module::<AppModule>()
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .spawn()
+}
+
+type Client =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn connect(url: String) -> Client {
+    let (ws, response) = tokio::time::timeout(TIMEOUT, tokio_tungstenite::connect_async(url))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(response.status(), 101);
+    ws
+}
+
+async fn next_text(ws: &mut Client) -> String {
+    loop {
+        let msg = tokio::time::timeout(TIMEOUT, ws.next())
+            .await
+            .expect("message in time")
+            .expect("stream open")
+            .unwrap();
+        if let tungstenite::Message::Text(text) = msg {
+            return text.to_string();
+        }
+    }
+}
+
+#[tokio::test]
+async fn chat_rooms_over_decorated_controller() {
+    let server = start().await;
+    let addr = server.local_addr();
+    let mut ada = connect(format!("ws://{addr}/ws/chat/rust%20fans?name=ada")).await;
+    assert_eq!(next_text(&mut ada).await, "joined rust fans (1)");
+    let mut bob = connect(format!("ws://{addr}/ws/chat/rust%20fans?name=bob")).await;
+    assert_eq!(next_text(&mut bob).await, "joined rust fans (2)");
+    let mut eve = connect(format!("ws://{addr}/ws/chat/other")).await;
+    assert_eq!(next_text(&mut eve).await, "joined other (1)");
+
+    ada.send(tungstenite::Message::text("hello")).await.unwrap();
+    assert_eq!(next_text(&mut ada).await, "ada: hello");
+    assert_eq!(next_text(&mut bob).await, "ada: hello");
+
+    // Another controller's ChatService is the same instance: its broadcast reaches both.
+    let (status, body) = get(addr, "/admin/announce/rust%20fans?text=hi+all").await;
+    assert_eq!(status, 200);
+    assert_eq!(body, "event: delivered\ndata: 2\n\n");
+    assert_eq!(next_text(&mut bob).await, "admin: hi all");
+    assert_eq!(next_text(&mut ada).await, "admin: hi all");
+
+    // The other room saw nothing: its next message is its own echo.
+    eve.send(tungstenite::Message::text("anyone?"))
+        .await
+        .unwrap();
+    assert_eq!(next_text(&mut eve).await, "anon: anyone?");
+    drop((ada, bob, eve));
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn refusal_before_upgrade_and_bad_requests() {
+    let server = start().await;
+    let addr = server.local_addr();
+
+    // No token: 401 with the handler's reason, and no upgrade.
+    let err = tokio_tungstenite::connect_async(format!("ws://{addr}/ws/secure"))
+        .await
+        .unwrap_err();
+    match err {
+        tungstenite::Error::Http(res) => {
+            assert_eq!(res.status(), 401);
+            assert_eq!(res.body().as_deref(), Some(&b"missing or bad token"[..]));
+        }
+        other => panic!("expected an HTTP refusal, got {other}"),
+    }
+
+    let mut req = format!("ws://{addr}/ws/secure")
+        .into_client_request()
+        .unwrap();
+    req.headers_mut()
+        .insert("authorization", "Bearer sesame".parse().unwrap());
+    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+    assert_eq!(next_text(&mut ws).await, "welcome");
+
+    // A plain GET on a WebSocket route is not an upgrade: 400 from the handshake check.
+    assert_eq!(get(addr, "/ws/chat/x").await.0, 400);
+    // A path parameter that does not parse: 400 naming it.
+    let (status, body) = get(addr, "/events/count/many").await;
+    assert_eq!(status, 400);
+    assert!(body.contains("path parameter `n`"), "{body}");
+    // A missing required query parameter: 400.
+    let (status, body) = get(addr, "/admin/announce/r").await;
+    assert_eq!(status, 400);
+    assert!(body.contains("query parameter `text` is missing"), "{body}");
+    drop(ws);
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn sse_routes_stream_and_resume() {
+    let server = start().await;
+    let addr = server.local_addr();
+
+    let (status, body) = get(addr, "/events/count/3").await;
+    assert_eq!(status, 200);
+    assert_eq!(body, "data: 1\n\ndata: 2\n\ndata: 3\n\n");
+
+    // A live subscription sees chat lines as `chat` events.
+    let res = send(
+        addr,
+        http::Request::get("/events/chat")
+            .body(Empty::new())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(res.headers()["content-type"], "text/event-stream");
+    let mut body = res.into_body();
+    let mut ws = connect(format!("ws://{addr}/ws/chat/lobby?name=cy")).await;
+    next_text(&mut ws).await;
+    ws.send(tungstenite::Message::text("ping")).await.unwrap();
+    let frame = tokio::time::timeout(TIMEOUT, body.frame())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let text = String::from_utf8(frame.into_data().unwrap().to_vec()).unwrap();
+    assert_eq!(text, "event: chat\ndata: cy: ping\n\n");
+
+    // Shutdown ends the endless stream cleanly.
+    drop(ws);
+    tokio::time::timeout(TIMEOUT, server.shutdown())
+        .await
+        .unwrap()
+        .unwrap();
+    let rest = tokio::time::timeout(TIMEOUT, body.collect()).await.unwrap();
+    assert!(rest.is_ok());
+}

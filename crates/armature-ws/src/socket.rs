@@ -380,8 +380,7 @@ impl Conn {
                     Err(err) => {
                         Stats::bump(&self.shared.stats.protocol_errors);
                         self.rbuf = BytesMut::new();
-                        self.shared.mark_closing();
-                        self.out.clear_unstarted();
+                        self.take_queued();
                         self.send_close_frame(CloseFrame::new(err.close_code(), ""));
                         self.phase = Phase::Finishing;
                         return Poll::Ready(Some(Err(Error::Protocol(err.to_string()))));
@@ -437,15 +436,24 @@ impl Conn {
                 self.shared.last_msg.store(now_ms(), Ordering::Release);
             }
             WebSocketMessage::Close(frame) => {
-                self.shared.mark_closing();
                 if let Some(reply) = self.close.on_close_received(frame.clone()) {
-                    self.out.clear_unstarted();
+                    self.take_queued();
                     self.send_close_frame(reply);
                 }
+                self.shared.mark_closing();
                 self.phase = Phase::Finishing;
             }
         }
         Some(message)
+    }
+
+    /// Moves everything queued (messages the handler already sent, frames queued through
+    /// handles) behind what is being written, so it goes out before our close frame.
+    fn take_queued(&mut self) {
+        if !self.close.is_close_sent() {
+            self.shared.mark_closing();
+            let _ = self.shared.take_into(&mut self.out.segs, usize::MAX);
+        }
     }
 
     /// Queues our close frame, unless one was sent already.

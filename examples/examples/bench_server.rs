@@ -1,0 +1,114 @@
+//! The benchmark server: speaks `../shared/bench/PROTOCOL.md` (`/echo`, `/fanout`) on
+//! armature-ws, for the load generator and the Autobahn suite.
+//!
+//! `cargo run --release -p examples --example bench_server -- 9001`
+//! (port from the first argument or `PORT`, default 9001; `WORKERS` runtime threads, default
+//! 1, which runs a current-thread runtime).
+//!
+//! Routing is one `match` in [`route`]: add a route there (e.g. `/sse`, `/publish`).
+
+use std::sync::Arc;
+
+use armature_ws::{
+    Hub, WebSocket, WebSocketConfig, WebSocketManager, WebSocketRoom, WebSocketUpgrade, serve,
+};
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::Full;
+use hyper::body::Incoming;
+
+type Body = Full<Bytes>;
+
+/// State shared by every request.
+struct App {
+    fanout: Arc<WebSocketRoom>,
+}
+
+fn main() -> std::io::Result<()> {
+    let port: u16 = std::env::args()
+        .nth(1)
+        .or_else(|| std::env::var("PORT").ok())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(9001);
+    let workers: usize = std::env::var("WORKERS")
+        .ok()
+        .and_then(|w| w.parse().ok())
+        .unwrap_or(1);
+    let runtime = if workers <= 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(workers)
+            .enable_all()
+            .build()?
+    };
+    runtime.block_on(run(port))
+}
+
+async fn run(port: u16) -> std::io::Result<()> {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    let manager = WebSocketManager::new();
+    let app = Arc::new(App {
+        fanout: manager.get_or_create_room("fanout").await,
+    });
+    let hub = Hub::new(WebSocketConfig::default().max_connections(1_000_000));
+    eprintln!("bench_server listening on {}", listener.local_addr()?);
+    serve(listener, hub, move |req| route(app.clone(), req), async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await
+}
+
+/// Every route of the protocol.
+async fn route(app: Arc<App>, mut req: Request<Incoming>) -> Response<Body> {
+    match (req.method(), req.uri().path()) {
+        (&Method::GET, "/echo") => upgrade(&mut req, echo),
+        (&Method::GET, "/fanout") => {
+            let room = app.fanout.clone();
+            upgrade(&mut req, move |socket| fanout(socket, room))
+        }
+        _ => {
+            let mut response = Response::new(Body::from("not found"));
+            *response.status_mut() = StatusCode::NOT_FOUND;
+            response
+        }
+    }
+}
+
+fn upgrade<F, Fut>(req: &mut Request<Incoming>, handler: F) -> Response<Body>
+where
+    F: FnOnce(WebSocket) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    match WebSocketUpgrade::from_request(req) {
+        Ok(upgrade) => upgrade.on_upgrade(handler),
+        Err(rejection) => rejection.into_response(),
+    }
+}
+
+/// `/echo`: every text or binary message back, same opcode.
+async fn echo(mut socket: WebSocket) {
+    while let Some(Ok(message)) = socket.recv().await {
+        if (message.is_text() || message.is_binary()) && socket.send(message).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// `/fanout`: join the room; every text or binary message goes to everyone in it, the
+/// sender included (encoded once, queued to each member).
+async fn fanout(mut socket: WebSocket, room: Arc<WebSocketRoom>) {
+    if room
+        .join(socket.id().to_owned(), socket.connection())
+        .is_err()
+    {
+        return;
+    }
+    while let Some(Ok(message)) = socket.recv().await {
+        if message.is_text() || message.is_binary() {
+            let _ = room.broadcast(message).await;
+        }
+    }
+}

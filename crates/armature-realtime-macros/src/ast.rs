@@ -37,6 +37,8 @@ pub(crate) enum Source {
     Pending,
     /// Nothing the decorator knows: an error, reported by validation.
     Unknown,
+    /// Its attribute was malformed; the error is already reported.
+    Reported,
 }
 
 /// One argument of a route method (after the receiver).
@@ -123,18 +125,17 @@ impl ControllerImpl {
                 let FnArg::Typed(pat_type) = input else {
                     continue;
                 };
-                let arg_attr = match attr::take_arg_attr(&mut pat_type.attrs) {
-                    Ok(a) => a,
-                    Err(e) => {
-                        errors.push(e);
-                        None
-                    }
-                };
                 let ident = match &*pat_type.pat {
                     Pat::Ident(p) => Some(p.ident.clone()),
                     _ => None,
                 };
-                let (source, attr_span) = classify(ident.as_ref(), &pat_type.ty, arg_attr);
+                let (source, attr_span) = match attr::take_arg_attr(&mut pat_type.attrs) {
+                    Ok(arg_attr) => classify(ident.as_ref(), &pat_type.ty, arg_attr),
+                    Err(e) => {
+                        errors.push(e);
+                        (Source::Reported, None)
+                    }
+                };
                 args.push(Arg {
                     ty: (*pat_type.ty).clone(),
                     source,

@@ -170,9 +170,13 @@ pub(crate) fn take_route_attrs(attrs: &mut Vec<Attribute>) -> Vec<syn::Result<Ro
             return true;
         };
         let parsed = match &attr.meta {
+            syn::Meta::List(list) if list.tokens.is_empty() => Err(syn::Error::new_spanned(
+                attr,
+                format!("missing path: write `#[{name}(\"/path\")]`"),
+            )),
             syn::Meta::List(list) => path_literal(list.tokens.clone(), name, attr.span()),
-            _ => Err(syn::Error::new(
-                attr.span(),
+            _ => Err(syn::Error::new_spanned(
+                attr,
                 format!("missing path: write `#[{name}(\"/path\")]`"),
             )),
         };

@@ -167,7 +167,7 @@ fn route_entry(route: &RouteMethod) -> TokenStream {
                 socket_setup = quote!(let #var = __pending;);
                 None
             }
-            Source::Unknown => None,
+            Source::Unknown | Source::Reported => None,
         };
         if let Some(source) = source {
             extract.push(quote! {
@@ -198,11 +198,12 @@ fn route_entry(route: &RouteMethod) -> TokenStream {
                 }
                 _ => quote!(__out),
             };
+            let respond = quote_spanned!(ret_span=> #p::sse_response(__signal, __out));
             quote! {
                 let __signal = #p::shutdown_signal(&__head);
                 let __out = __this.#method(#(#call_args),*).await;
                 let __out = #wrap;
-                #p::sse_response(__signal, __out)
+                #respond
             }
         }
     };

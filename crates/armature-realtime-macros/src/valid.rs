@@ -180,6 +180,7 @@ fn route_method(route: &RouteMethod, segs: &[Seg], errors: &mut Errors) {
                 arg.span,
                 "unknown argument: a handler argument is a plain name (`room: String`)",
             ),
+            Source::Reported => {}
             Source::Query(key) | Source::Header(key) if key.is_empty() => {
                 errors.spanned(arg.span, "an empty name cannot be looked up")
             }
@@ -207,7 +208,7 @@ fn route_method(route: &RouteMethod, segs: &[Seg], errors: &mut Errors) {
         );
     }
     if route.kind == RouteKind::Sse {
-        sse_return(&sig.output, errors);
+        sse_return(sig, errors);
     }
 }
 
@@ -239,11 +240,12 @@ const NOT_STREAMS: &[&str] = &[
 ];
 
 /// An `#[sse]` method must return something that becomes an event stream.
-fn sse_return(output: &ReturnType, errors: &mut Errors) {
+fn sse_return(sig: &syn::Signature, errors: &mut Errors) {
+    let output = &sig.output;
     const HELP: &str = "an `#[sse]` handler returns an event stream: `ReceiverStream<..>` (from `SseBroadcaster::register`), `EventStream<S>`, `impl Stream<Item = ServerSentEvent>`, an SSE `http::Response`, or `Result<_, Error>` of one of these";
     let ty = match output {
         ReturnType::Default => {
-            errors.spanned(output.span(), format!("missing return type: {HELP}"));
+            errors.spanned(sig.ident.span(), format!("missing return type: {HELP}"));
             return;
         }
         ReturnType::Type(_, ty) => ty,

@@ -1,0 +1,214 @@
+//! A WebSocket client connection for the generator: hyper performs the HTTP/1.1 upgrade,
+//! then the raw `TcpStream` (with any bytes hyper read past the 101 response) is framed by
+//! [`wire`](super::wire).
+
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use bytes::{Buf, BytesMut};
+use http_body_util::Empty;
+use hyper::body::Bytes;
+use hyper_util::rt::TokioIo;
+use sha1::{Digest, Sha1};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+
+use super::system::connect_from;
+use super::wire::{self, Frame, MaskSource, WireError};
+
+/// The GUID of RFC 6455 §1.3.
+const GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+/// Read buffer size; a read takes at most this much.
+const READ_CHUNK: usize = 16 * 1024;
+
+/// An open WebSocket client connection.
+#[derive(Debug)]
+pub struct WsConn {
+    reader: WsReader,
+    writer: WsWriter,
+}
+
+/// The receiving half of a [`WsConn`].
+#[derive(Debug)]
+pub struct WsReader {
+    stream: OwnedReadHalf,
+    read_buf: BytesMut,
+}
+
+/// The sending half of a [`WsConn`].
+#[derive(Debug)]
+pub struct WsWriter {
+    stream: OwnedWriteHalf,
+    write_buf: Vec<u8>,
+    masks: MaskSource,
+}
+
+/// The value of `Sec-WebSocket-Accept` a server must answer to `key`.
+pub fn accept_key(key: &str) -> String {
+    let mut sha = Sha1::new();
+    sha.update(key.as_bytes());
+    sha.update(GUID.as_bytes());
+    STANDARD.encode(sha.finalize())
+}
+
+fn other(e: impl std::fmt::Display) -> io::Error {
+    io::Error::other(e.to_string())
+}
+
+impl WsConn {
+    /// Connects from `source` to `server` and upgrades `path` to a WebSocket.
+    pub async fn connect(
+        source: Ipv4Addr,
+        server: SocketAddr,
+        path: &str,
+        seed: u32,
+    ) -> io::Result<Self> {
+        let tcp = connect_from(source, server).await?;
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
+            .await
+            .map_err(other)?;
+        let driver = tokio::spawn(conn.with_upgrades());
+        let nonce = seed.wrapping_mul(2_654_435_761).to_le_bytes();
+        let key = STANDARD.encode([nonce, nonce, nonce, nonce].concat());
+        let req = http::Request::get(path)
+            .header(http::header::HOST, server.to_string())
+            .header(http::header::UPGRADE, "websocket")
+            .header(http::header::CONNECTION, "Upgrade")
+            .header(http::header::SEC_WEBSOCKET_KEY, &key)
+            .header(http::header::SEC_WEBSOCKET_VERSION, "13")
+            .body(Empty::<Bytes>::new())
+            .map_err(other)?;
+        let res = sender.send_request(req).await.map_err(other)?;
+        if res.status() != http::StatusCode::SWITCHING_PROTOCOLS {
+            return Err(other(format!("GET {path}: status {}", res.status())));
+        }
+        let expected = accept_key(&key);
+        let got = res.headers().get(http::header::SEC_WEBSOCKET_ACCEPT);
+        if got.map(|v| v.as_bytes()) != Some(expected.as_bytes()) {
+            return Err(other(format!("GET {path}: wrong Sec-WebSocket-Accept")));
+        }
+        let upgraded = hyper::upgrade::on(res).await.map_err(other)?;
+        let parts = upgraded
+            .downcast::<TokioIo<TcpStream>>()
+            .map_err(|_| other("upgraded connection is not the TCP stream"))?;
+        driver.abort();
+        let mut read_buf = BytesMut::with_capacity(READ_CHUNK);
+        read_buf.extend_from_slice(&parts.read_buf);
+        let (read_half, write_half) = parts.io.into_inner().into_split();
+        Ok(Self {
+            reader: WsReader {
+                stream: read_half,
+                read_buf,
+            },
+            writer: WsWriter {
+                stream: write_half,
+                write_buf: Vec::with_capacity(256),
+                masks: MaskSource::new(seed),
+            },
+        })
+    }
+
+    /// Splits the connection so one task can read while another writes.
+    pub fn into_split(self) -> (WsReader, WsWriter) {
+        (self.reader, self.writer)
+    }
+
+    /// Queues one masked frame; it leaves with the next [`flush`](Self::flush).
+    pub fn queue(&mut self, opcode: u8, payload: &[u8]) {
+        self.writer.queue(opcode, payload);
+    }
+
+    /// Writes every queued frame in one `write_all`.
+    pub async fn flush(&mut self) -> io::Result<()> {
+        self.writer.flush().await
+    }
+
+    /// See [`WsReader::read_frames`].
+    pub async fn read_frames(&mut self, on_frame: impl FnMut(Frame<'_>)) -> io::Result<usize> {
+        self.reader.read_frames(on_frame).await
+    }
+
+    /// Sends a close frame and shuts the write side down, ignoring errors (teardown).
+    pub async fn close(self) {
+        self.writer.close().await;
+    }
+}
+
+impl WsWriter {
+    /// Queues one masked frame; it leaves with the next [`flush`](Self::flush).
+    pub fn queue(&mut self, opcode: u8, payload: &[u8]) {
+        let key = self.masks.next_key();
+        wire::encode_masked(&mut self.write_buf, opcode, payload, key);
+    }
+
+    /// Writes every queued frame in one `write_all`.
+    pub async fn flush(&mut self) -> io::Result<()> {
+        if !self.write_buf.is_empty() {
+            self.stream.write_all(&self.write_buf).await?;
+            self.write_buf.clear();
+        }
+        Ok(())
+    }
+
+    /// Sends a close frame and shuts the write side down, ignoring errors (teardown).
+    pub async fn close(mut self) {
+        self.queue(wire::OP_CLOSE, &1000u16.to_be_bytes());
+        let _ = self.flush().await;
+        let _ = self.stream.shutdown().await;
+    }
+}
+
+impl WsReader {
+    /// Waits for bytes, then hands every complete frame to `on_frame`; returns how many
+    /// frames there were (zero means the server closed the connection). Ping and pong
+    /// frames are passed on like the rest; the caller decides.
+    pub async fn read_frames(&mut self, mut on_frame: impl FnMut(Frame<'_>)) -> io::Result<usize> {
+        loop {
+            let mut count = 0;
+            let mut used = 0;
+            loop {
+                match wire::decode(&self.read_buf[used..]) {
+                    Ok(Some((frame, n))) => {
+                        on_frame(frame);
+                        used += n;
+                        count += 1;
+                    }
+                    Ok(None) => break,
+                    Err(e) => return Err(io::Error::new(io::ErrorKind::InvalidData, e)),
+                }
+            }
+            self.read_buf.advance(used);
+            if count > 0 {
+                return Ok(count);
+            }
+            if self.read_buf.capacity() - self.read_buf.len() < READ_CHUNK / 4 {
+                self.read_buf.reserve(READ_CHUNK);
+            }
+            if self.stream.read_buf(&mut self.read_buf).await? == 0 {
+                return Ok(0);
+            }
+        }
+    }
+}
+
+/// Whether a decode error is the kind of protocol violation the run should report.
+pub fn is_protocol_error(e: &io::Error) -> bool {
+    e.get_ref().is_some_and(|inner| inner.is::<WireError>())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_key_matches_rfc_example() {
+        // RFC 6455 §1.3
+        assert_eq!(
+            accept_key("dGhlIHNhbXBsZSBub25jZQ=="),
+            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+        );
+    }
+}

@@ -13,7 +13,62 @@
 //!
 //! It also holds the application server: [`App`] mounts modules (`#[module]`), their
 //! injectable services (`#[injectable]`) and controllers (`#[controller]`) and serves them on
-//! hyper 1.
+//! hyper 1 (or inside axum/tower with the `tower` feature, see [`tower`](crate::tower) when
+//! enabled). `use armature_realtime::prelude::*;` brings in everything below.
+//!
+//! ```
+//! use armature_realtime::prelude::*;
+//!
+//! #[injectable]
+//! #[derive(Clone, Default)]
+//! struct ChatService {
+//!     manager: Arc<WebSocketManager>,
+//! }
+//!
+//! #[controller("/ws")]
+//! struct ChatController {
+//!     chat: ChatService, // resolved from the module: one shared instance
+//! }
+//!
+//! #[controller]
+//! impl ChatController {
+//!     // `room` comes from the path, `name` from the query string.
+//!     #[websocket("/chat/:room")]
+//!     async fn chat(
+//!         &self,
+//!         room: String,
+//!         #[query] name: Option<String>,
+//!         mut socket: WebSocket,
+//!     ) -> Result<(), Error> {
+//!         let room = self.chat.manager.get_or_create_room(&room).await;
+//!         room.add_connection(socket.id(), socket.connection()).await?;
+//!         let name = name.unwrap_or_else(|| "anon".into());
+//!         while let Some(Ok(WebSocketMessage::Text(text))) = socket.recv().await {
+//!             room.broadcast_text(format!("{name}: {}", text.as_str())).await?;
+//!         }
+//!         Ok(())
+//!     }
+//!
+//!     // A stream of events; `Err` would refuse the request with its status.
+//!     #[sse("/count/:n")]
+//!     async fn count(&self, n: u32) -> impl futures_util::Stream<Item = ServerSentEvent> + Send {
+//!         futures_util::stream::iter((1..=n).map(|i| ServerSentEvent::new(i.to_string())))
+//!     }
+//! }
+//!
+//! #[module(providers: [ChatService], controllers: [ChatController])]
+//! struct AppModule;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Error> {
+//! let server = App::new().module::<AppModule>().bind("127.0.0.1:0").await?;
+//! let routes = server.service().routes();
+//! assert_eq!(routes[0].1, "/ws/chat/:room");
+//! assert_eq!(routes[1].1, "/ws/count/:n");
+//! let running = server.spawn(); // or `.run_until(signal)`, or `App::serve(addr)`
+//! running.shutdown().await
+//! # }
+//! ```
 
 #![cfg_attr(
     not(test),
@@ -31,6 +86,8 @@ pub mod server;
 pub mod shutdown;
 pub mod sse_route;
 pub mod static_files;
+#[cfg(feature = "tower")]
+pub mod tower;
 pub mod ws_route;
 
 #[doc(hidden)]

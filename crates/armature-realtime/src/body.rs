@@ -84,9 +84,15 @@ pub fn json_response<T: serde::Serialize + ?Sized>(value: &T) -> Result<Response
 
 /// The response for an error that ends a request before any upgrade: the status from
 /// [`Error::http_status`] and, as body, the reason for [`Error::Http`] or the error's text.
+///
+/// The guide's "Room full" error ([`Error::is_room_full`]) is answered with
+/// `503 Service Unavailable`: the room may have space again later.
 pub fn error_response(err: &Error) -> Response<Body> {
-    let status =
-        StatusCode::from_u16(err.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let status = if err.is_room_full() {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::from_u16(err.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    };
     let text = match err {
         Error::Http { reason, .. } => reason.clone(),
         other => other.to_string(),

@@ -1,0 +1,416 @@
+//! The Armature Realtime demo: chat rooms over WebSocket and a live price ticker over
+//! Server-Sent Events, with a plain HTML/JavaScript page served by the server itself.
+//!
+//! ```text
+//! cargo run -p examples --example demo        # then open http://localhost:3000
+//! ```
+//!
+//! - Chat: `ws://HOST/ws/chat/:room?name=NAME`. Every message is JSON: `{"type":"message",
+//!   "room","name","text"}` for chat lines and `{"type":"members","room","count"}` whenever
+//!   someone joins or leaves.
+//! - Ticker: `GET /events/ticker` streams `price` events. Tick `n` happens at
+//!   `n × period` on the wall clock and its price is a pure function of `n`, so a restarted
+//!   server rebuilds the recent history at start-up: a browser that reconnects with
+//!   `Last-Event-ID` after a restart receives every tick it missed (within the last
+//!   [`HISTORY`] ticks), then live ones — no gap, no duplicate.
+//! - `GET /api/rooms` lists the rooms with their member counts.
+//!
+//! Settings: port from the first argument or `PORT` (default 3000); `DEMO_TICK_MS` sets the
+//! tick period (default 1000); `DEMO_STATIC` the page's directory (default this package's
+//! `static/`). Everything is in memory; no external service.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use armature_realtime::body::json_response;
+use armature_realtime::prelude::*;
+use armature_realtime::sse::SseConfig;
+use serde::Serialize;
+
+/// How many ticks the ticker keeps (and rebuilds after a restart) for resuming clients.
+const HISTORY: u64 = 600;
+/// Longest chat line relayed, in characters.
+const MAX_TEXT: usize = 500;
+/// Longest display name, in characters.
+const MAX_NAME: usize = 32;
+
+// ---- chat ----------------------------------------------------------------------------
+
+#[injectable]
+#[derive(Clone)]
+struct ChatRooms {
+    manager: Arc<WebSocketManager>,
+}
+
+impl Default for ChatRooms {
+    fn default() -> Self {
+        Self {
+            // Empty rooms are forgotten, so `/api/rooms` lists live rooms only.
+            manager: Arc::new(WebSocketManager::new().remove_empty_rooms(true)),
+        }
+    }
+}
+
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+enum ChatEvent<'a> {
+    Message {
+        room: &'a str,
+        name: &'a str,
+        text: &'a str,
+    },
+    Members {
+        room: &'a str,
+        count: usize,
+    },
+}
+
+#[controller("/ws")]
+struct ChatController {
+    rooms: ChatRooms,
+}
+
+#[controller]
+impl ChatController {
+    #[websocket("/chat/:room")]
+    async fn chat(
+        &self,
+        room: String,
+        #[query] name: Option<String>,
+        upgrade: PendingUpgrade,
+    ) -> Result<(), Error> {
+        let room_name: String = room.trim().chars().take(MAX_NAME).collect();
+        if room_name.is_empty() {
+            return Err(Error::Validation("empty room name".into()));
+        }
+        let name: String = name
+            .as_deref()
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .unwrap_or("anonymous")
+            .chars()
+            .take(MAX_NAME)
+            .collect();
+        let mut socket = upgrade.accept().await?;
+        let room = self.rooms.manager.get_or_create_room(&room_name).await;
+        room.add_connection(socket.id(), socket.connection())
+            .await?;
+        let members = |count| ChatEvent::Members {
+            room: &room_name,
+            count,
+        };
+        room.broadcast_json(&members(room.connection_count().await))
+            .await?;
+
+        while let Some(message) = socket.recv().await {
+            match message {
+                Ok(WebSocketMessage::Text(text)) => {
+                    let text: String = text.as_str().chars().take(MAX_TEXT).collect();
+                    if text.trim().is_empty() {
+                        continue;
+                    }
+                    let line = ChatEvent::Message {
+                        room: &room_name,
+                        name: &name,
+                        text: &text,
+                    };
+                    room.broadcast_json(&line).await?;
+                }
+                Ok(WebSocketMessage::Close(_)) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+        room.remove_connection(socket.id()).await;
+        room.broadcast_json(&members(room.connection_count().await))
+            .await?;
+        Ok(())
+    }
+}
+
+// ---- ticker --------------------------------------------------------------------------
+
+#[derive(Serialize)]
+struct Tick {
+    seq: u64,
+    symbol: &'static str,
+    price: f64,
+    at_ms: u64,
+}
+
+/// The price of tick `n`: a deterministic walk, the same in every process.
+fn price_at(n: u64) -> f64 {
+    // A small integer hash of n, then a bounded wave around 150.
+    let mut x = n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    x ^= x >> 29;
+    let noise = (x % 1000) as f64 / 1000.0 - 0.5;
+    let wave = ((n as f64) / 20.0).sin() * 5.0;
+    ((150.0 + wave + noise) * 100.0).round() / 100.0
+}
+
+fn tick_event(n: u64, period_ms: u64) -> Result<ServerSentEvent, Error> {
+    let tick = Tick {
+        seq: n,
+        symbol: "ARMR",
+        price: price_at(n),
+        at_ms: n * period_ms,
+    };
+    // `retry: 1000`: browsers reconnect after one second rather than their default three.
+    Ok(ServerSentEvent::full(
+        n.to_string(),
+        "price".into(),
+        serde_json::to_string(&tick)?,
+        1000,
+    ))
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+#[injectable]
+#[derive(Clone)]
+struct Ticker {
+    broadcaster: Arc<SseBroadcaster>,
+}
+
+impl Default for Ticker {
+    fn default() -> Self {
+        let period_ms = std::env::var("DEMO_TICK_MS")
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(1000);
+        Ticker::with_period(period_ms)
+    }
+}
+
+impl Ticker {
+    /// A ticker publishing one tick every `period_ms` milliseconds (at least 10).
+    fn with_period(period_ms: u64) -> Self {
+        let period_ms = period_ms.max(10);
+        let broadcaster = Arc::new(SseBroadcaster::with_config(
+            SseConfig::default().history_len(HISTORY as usize),
+        ));
+        let task_broadcaster = Arc::downgrade(&broadcaster);
+        tokio::spawn(async move {
+            // Rebuild the recent history first (a restarted server knows every past tick),
+            // then publish each tick at its time, catching up on any a busy moment delayed.
+            let mut next = (now_ms() / period_ms).saturating_sub(HISTORY - 1);
+            loop {
+                let Some(broadcaster) = task_broadcaster.upgrade() else {
+                    return; // the app is gone
+                };
+                let current = now_ms() / period_ms;
+                for n in next..=current {
+                    if let Ok(event) = tick_event(n, period_ms) {
+                        let _ = broadcaster.broadcast(event).await;
+                    }
+                }
+                next = current + 1;
+                drop(broadcaster);
+                let wait = (next * period_ms).saturating_sub(now_ms());
+                tokio::time::sleep(Duration::from_millis(wait)).await;
+            }
+        });
+        broadcaster
+            .clone()
+            .start_keep_alive(Duration::from_secs(15));
+        Self { broadcaster }
+    }
+}
+
+#[controller("/events")]
+struct TickerController {
+    ticker: Ticker,
+}
+
+#[controller]
+impl TickerController {
+    #[sse("/ticker")]
+    async fn ticker(
+        &self,
+        #[header("last-event-id")] last_event_id: Option<String>,
+    ) -> ReceiverStream<Result<String, Error>> {
+        self.ticker
+            .broadcaster
+            .register_from(last_event_id.as_deref())
+    }
+}
+
+// ---- the app -------------------------------------------------------------------------
+
+#[module(providers: [ChatRooms, Ticker], controllers: [ChatController, TickerController])]
+struct DemoModule;
+
+#[derive(Serialize)]
+struct RoomInfo {
+    name: String,
+    members: usize,
+}
+
+/// The demo app: the module, the rooms list and the page.
+fn demo_app(static_dir: std::path::PathBuf) -> App {
+    // The rooms list reads the same `ChatRooms` instance the chat controller is given.
+    let rooms = ChatRooms::default();
+    let list = rooms.clone();
+    App::new()
+        .provide(rooms)
+        .module::<DemoModule>()
+        .get("/api/rooms", move |_| {
+            let manager = Arc::clone(&list.manager);
+            async move {
+                let mut names = manager.room_names();
+                names.sort();
+                let mut info = Vec::with_capacity(names.len());
+                for name in names {
+                    if let Some(room) = manager.get_room(&name).await {
+                        let members = room.connection_count().await;
+                        info.push(RoomInfo { name, members });
+                    }
+                }
+                json_response(&info).unwrap_or_else(|e| armature_realtime::body::error_response(&e))
+            }
+        })
+        .static_dir("/", static_dir)
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    let port = examples::port_from_env(3000);
+    let static_dir = std::env::var("DEMO_STATIC")
+        .map(Into::into)
+        .unwrap_or_else(|_| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("static"));
+    let server = demo_app(static_dir).bind(("127.0.0.1", port)).await?;
+    println!(
+        "Armature Realtime demo on http://localhost:{}/ (Ctrl-C to stop)",
+        server.local_addr().port()
+    );
+    server
+        .run_until(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use examples::testing::{SseClient, next_text, ws_connect};
+    use futures_util::SinkExt;
+
+    fn static_dir() -> std::path::PathBuf {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("static")
+    }
+
+    async fn start(period_ms: u64) -> armature_realtime::RunningServer {
+        demo_app(static_dir())
+            .provide(Ticker::with_period(period_ms))
+            .bind("127.0.0.1:0")
+            .await
+            .unwrap()
+            .spawn()
+    }
+
+    fn json(text: &str) -> serde_json::Value {
+        serde_json::from_str(text).unwrap()
+    }
+
+    #[tokio::test]
+    async fn serves_the_page_and_its_assets() {
+        let server = start(1000).await;
+        let addr = server.local_addr();
+        // `SseClient` reads just the response head here.
+        let page = SseClient::open(addr, "/", &[]).await;
+        assert_eq!(page.status, 200);
+        assert!(page.head.contains("text/html"), "{}", page.head);
+        let js = SseClient::open(addr, "/app.js", &[]).await;
+        assert_eq!(js.status, 200);
+        assert!(js.head.contains("text/javascript"), "{}", js.head);
+        let missing = SseClient::open(addr, "/nope.js", &[]).await;
+        assert_eq!(missing.status, 404);
+        server.shutdown().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn chat_rooms_with_member_counts() {
+        let server = start(1000).await;
+        let addr = server.local_addr();
+        let mut ada = ws_connect(&format!("ws://{addr}/ws/chat/lobby?name=Ada")).await;
+        assert_eq!(json(&next_text(&mut ada).await)["count"], 1);
+        let mut bob = ws_connect(&format!("ws://{addr}/ws/chat/lobby?name=Bob")).await;
+        assert_eq!(json(&next_text(&mut bob).await)["count"], 2);
+        assert_eq!(json(&next_text(&mut ada).await)["count"], 2);
+        let mut eve = ws_connect(&format!("ws://{addr}/ws/chat/other?name=Eve")).await;
+        assert_eq!(json(&next_text(&mut eve).await)["count"], 1);
+
+        ada.send("hi Bob".into()).await.unwrap();
+        let line = json(&next_text(&mut bob).await);
+        assert_eq!(line["type"], "message");
+        assert_eq!(line["name"], "Ada");
+        assert_eq!(line["text"], "hi Bob");
+        assert_eq!(line["room"], "lobby");
+        assert_eq!(json(&next_text(&mut ada).await)["text"], "hi Bob");
+
+        drop(bob);
+        assert_eq!(json(&next_text(&mut ada).await)["count"], 1);
+        // Eve's room saw none of it: her next message is her own.
+        eve.send("alone?".into()).await.unwrap();
+        assert_eq!(json(&next_text(&mut eve).await)["text"], "alone?");
+        drop((ada, eve));
+        server.shutdown().await.unwrap();
+    }
+
+    fn seq_of(event: &str) -> u64 {
+        let id = event
+            .lines()
+            .find_map(|l| l.strip_prefix("id: "))
+            .expect("an id line");
+        id.parse().unwrap()
+    }
+
+    #[tokio::test]
+    async fn ticker_resumes_after_a_restart_without_gaps() {
+        let server = start(50).await;
+        let mut client = SseClient::open(server.local_addr(), "/events/ticker", &[]).await;
+        assert_eq!(client.status, 200);
+        let first = client.next_event().await;
+        assert!(first.contains("event: price"), "{first}");
+        let mut last = seq_of(&first);
+        for _ in 0..3 {
+            let seq = seq_of(&client.next_event().await);
+            assert_eq!(seq, last + 1);
+            last = seq;
+        }
+        drop(client);
+        server.shutdown().await.unwrap();
+
+        // Ticks go on while no server runs; a new process rebuilds them.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let server = start(50).await;
+        let last_id = last.to_string();
+        let mut client = SseClient::open(
+            server.local_addr(),
+            "/events/ticker",
+            &[("Last-Event-ID", &last_id)],
+        )
+        .await;
+        let mut seen = Vec::new();
+        for _ in 0..10 {
+            seen.push(seq_of(&client.next_event().await));
+        }
+        let expected: Vec<u64> = (last + 1..last + 11).collect();
+        assert_eq!(
+            seen, expected,
+            "resumed right after {last}, in order, no gap"
+        );
+        drop(client);
+        server.shutdown().await.unwrap();
+    }
+
+    #[test]
+    fn prices_are_the_same_in_every_process() {
+        assert_eq!(price_at(12345), price_at(12345));
+        assert!((140.0..160.0).contains(&price_at(7)));
+    }
+}

@@ -1,0 +1,142 @@
+// The demo page: chat over WebSocket, ticker over Server-Sent Events. Plain JavaScript.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+
+// ---- chat -------------------------------------------------------------------------
+
+let socket = null;
+
+function addLine(text, cls) {
+  const li = document.createElement("li");
+  if (cls) li.className = cls;
+  li.textContent = text;
+  appendMessage(li);
+}
+
+function appendMessage(li) {
+  const list = $("messages");
+  list.appendChild(li);
+  while (list.children.length > 200) list.removeChild(list.firstChild);
+  list.scrollTop = list.scrollHeight;
+}
+
+function setChatEnabled(on) {
+  $("text").disabled = !on;
+  $("send").disabled = !on;
+}
+
+function join(event) {
+  event.preventDefault();
+  const name = $("name").value.trim() || "anonymous";
+  const room = $("room").value.trim() || "lobby";
+  if (socket) socket.close(1000, "switching rooms");
+  $("messages").replaceChildren();
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  const url = `${scheme}://${location.host}/ws/chat/${encodeURIComponent(room)}?name=${encodeURIComponent(name)}`;
+  const ws = new WebSocket(url);
+  socket = ws;
+  $("chat-status").textContent = `Joining ${room}…`;
+  ws.onopen = () => {
+    $("chat-status").textContent = `In room “${room}” as ${name}.`;
+    $("members").classList.add("live");
+    setChatEnabled(true);
+    $("text").focus();
+  };
+  ws.onmessage = (msg) => {
+    let data;
+    try { data = JSON.parse(msg.data); } catch { return; }
+    if (data.type === "members") {
+      $("members").textContent = `${data.count} online`;
+    } else if (data.type === "message") {
+      const li = document.createElement("li");
+      const who = document.createElement("span");
+      who.className = "who";
+      who.textContent = data.name;
+      li.append(who, document.createTextNode(data.text));
+      appendMessage(li);
+    }
+  };
+  ws.onclose = () => {
+    if (socket !== ws) return;
+    setChatEnabled(false);
+    $("members").classList.remove("live");
+    $("members").textContent = "not joined";
+    $("chat-status").textContent = "Disconnected. Join again to reconnect.";
+    socket = null;
+  };
+}
+
+function send(event) {
+  event.preventDefault();
+  const text = $("text").value;
+  if (!socket || socket.readyState !== WebSocket.OPEN || !text.trim()) return;
+  socket.send(text);
+  $("text").value = "";
+}
+
+async function refreshRooms() {
+  try {
+    const res = await fetch("/api/rooms");
+    const rooms = await res.json();
+    $("rooms").textContent = rooms.length
+      ? rooms.map((r) => `${r.name} (${r.members})`).join(", ")
+      : "none";
+  } catch {
+    $("rooms").textContent = "unavailable";
+  }
+}
+
+$("join-form").addEventListener("submit", join);
+$("send-form").addEventListener("submit", send);
+refreshRooms();
+setInterval(refreshRooms, 3000);
+
+// ---- ticker -----------------------------------------------------------------------
+
+const ticker = { lastSeq: null, received: 0, reconnects: 0, gaps: 0, duplicates: 0, wasOpen: false };
+// Exposed for the browser tests.
+window.armatureDemo = { ticker, seqs: [] };
+
+function tickerStatus(text, cls) {
+  const badge = $("ticker-status");
+  badge.textContent = text;
+  badge.className = `badge ${cls || ""}`;
+}
+
+const source = new EventSource("/events/ticker");
+source.onopen = () => {
+  if (ticker.wasOpen) ticker.reconnects += 1;
+  ticker.wasOpen = true;
+  $("reconnects").textContent = ticker.reconnects;
+  tickerStatus("live", "live");
+};
+source.onerror = () => {
+  // EventSource reconnects by itself and sends Last-Event-ID.
+  tickerStatus("reconnecting", "down");
+};
+source.addEventListener("price", (event) => {
+  const tick = JSON.parse(event.data);
+  if (ticker.lastSeq !== null) {
+    if (tick.seq <= ticker.lastSeq) ticker.duplicates += 1;
+    else if (tick.seq !== ticker.lastSeq + 1) ticker.gaps += tick.seq - ticker.lastSeq - 1;
+  }
+  ticker.lastSeq = Math.max(ticker.lastSeq ?? tick.seq, tick.seq);
+  ticker.received += 1;
+  window.armatureDemo.seqs.push(tick.seq);
+  $("price").textContent = tick.price.toFixed(2);
+  $("last-id").textContent = event.lastEventId;
+  $("received").textContent = ticker.received;
+  $("gaps").textContent = ticker.gaps;
+  $("duplicates").textContent = ticker.duplicates;
+  const li = document.createElement("li");
+  li.textContent = `#${tick.seq}  ${tick.symbol} ${tick.price.toFixed(2)}`;
+  const list = $("ticks");
+  list.prepend(li);
+  while (list.children.length > 50) list.removeChild(list.lastChild);
+});
+source.addEventListener("reset", () => {
+  // The server's history did not reach back to our last id: continue from live.
+  ticker.lastSeq = null;
+  addLine("Ticker: history did not reach back far enough; continuing live.", "system");
+});

@@ -70,7 +70,9 @@ use crate::{Error, Result};
 /// }
 /// ```
 pub struct WebSocket {
-    conn: Option<Conn>,
+    /// Boxed: the socket moves into handler futures (whose async-fn arguments and
+    /// rebindings can keep more than one copy of it); a pointer keeps every copy small.
+    conn: Option<Box<Conn>>,
 }
 
 impl fmt::Debug for WebSocket {
@@ -119,7 +121,7 @@ impl WebSocket {
         config: &WebSocketConfig,
         hub: &Hub,
         permit: Permit,
-        protocol: Option<String>,
+        protocol: Option<Box<str>>,
     ) -> Self {
         let limits = Limits {
             max_queue_bytes: config.max_queue_bytes,
@@ -139,7 +141,7 @@ impl WebSocket {
             BytesMut::from(&read_buf[..])
         };
         WebSocket {
-            conn: Some(Conn {
+            conn: Some(Box::new(Conn {
                 io,
                 shared,
                 decoder: Decoder::new(config.core_config()),
@@ -147,12 +149,12 @@ impl WebSocket {
                 out: Outbox::default(),
                 close: CloseHandshake::new(),
                 registration: Some(registration),
-                protocol: protocol.map(String::into_boxed_str),
+                protocol,
                 read_chunk: u32::try_from(config.read_chunk).unwrap_or(u32::MAX),
                 close_timeout_ms: u32::try_from(config.close_timeout.as_millis())
                     .unwrap_or(u32::MAX),
                 phase: Phase::Open,
-            }),
+            })),
         }
     }
 
@@ -185,7 +187,7 @@ impl WebSocket {
     }
 
     fn conn(&mut self) -> Result<&mut Conn> {
-        self.conn.as_mut().ok_or(Error::Closed)
+        self.conn.as_deref_mut().ok_or(Error::Closed)
     }
 
     /// This connection's id.

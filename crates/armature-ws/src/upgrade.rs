@@ -32,15 +32,18 @@
 
 use std::fmt;
 use std::future::Future;
+use std::sync::Arc;
 
 use armature_ws_core::handshake::{self, ClientHandshake, HandshakeError};
+use futures_util::FutureExt;
+use futures_util::future::Either;
 use http::{Request, Response, StatusCode};
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
 use crate::config::WebSocketConfig;
-use crate::hub::Hub;
+use crate::hub::{Hub, Permit};
 use crate::io::Io;
 use crate::socket::WebSocket;
 
@@ -50,7 +53,7 @@ pub struct WebSocketUpgrade {
     handshake: ClientHandshake,
     on_upgrade: OnUpgrade,
     hub: Hub,
-    config: Option<WebSocketConfig>,
+    config: Option<Arc<WebSocketConfig>>,
     protocols: Vec<String>,
 }
 
@@ -178,7 +181,7 @@ impl WebSocketUpgrade {
     /// read chunk) instead of the hub's. Heartbeat, idle timeout and the connection limit
     /// stay the hub's.
     pub fn config(mut self, config: WebSocketConfig) -> Self {
-        self.config = Some(config);
+        self.config = Some(Arc::new(config));
         self
     }
 
@@ -221,7 +224,7 @@ impl WebSocketUpgrade {
         let protocol = self
             .handshake
             .select_protocol(&supported)
-            .map(str::to_owned);
+            .map(Box::<str>::from);
         let response = handshake::response(&self.handshake, protocol.as_deref());
         let WebSocketUpgrade {
             on_upgrade,
@@ -229,11 +232,32 @@ impl WebSocketUpgrade {
             config,
             ..
         } = self;
-        tokio::spawn(async move {
-            let Ok(upgraded) = on_upgrade.await else {
-                return; // the client went away during the handshake; the permit drops
-            };
-            let config = config.as_ref().unwrap_or_else(|| hub.config());
+        tokio::spawn(upgrade_task(
+            on_upgrade, hub, config, permit, protocol, handler,
+        ));
+        response.map(|()| B::default())
+    }
+}
+
+/// The connection's task: waits for hyper's upgrade, then runs the handler on the socket.
+///
+/// `then` keeps it small: its state is either the wait for hyper (with what the socket is
+/// made of) or the handler's future, never both side by side.
+pub(crate) fn upgrade_task<F, Fut>(
+    on_upgrade: OnUpgrade,
+    hub: Hub,
+    config: Option<Arc<WebSocketConfig>>,
+    permit: Permit,
+    protocol: Option<Box<str>>,
+    handler: F,
+) -> impl Future<Output = ()> + Send + 'static
+where
+    F: FnOnce(WebSocket) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    on_upgrade.then(move |upgraded| match upgraded {
+        Ok(upgraded) => {
+            let config = config.as_deref().unwrap_or_else(|| hub.config());
             let (io, read_buf) = match upgraded.downcast::<TokioIo<TcpStream>>() {
                 Ok(parts) => (Io::Tcp(parts.io.into_inner()), parts.read_buf),
                 Err(upgraded) => (
@@ -242,9 +266,37 @@ impl WebSocketUpgrade {
                 ),
             };
             let socket = WebSocket::start(io, read_buf, config, &hub, permit, protocol);
-            drop(hub);
-            handler(socket).await;
-        });
-        response.map(|()| B::default())
+            Either::Left(handler(socket))
+        }
+        // The client went away during the handshake; the permit drops.
+        Err(_) => Either::Right(std::future::ready(())),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every byte of an idle connection's task counts (about 10,000 of them per 10 MB): the
+    /// whole task of an echo handler stays within a few hundred bytes.
+    #[tokio::test]
+    async fn connection_task_is_small() {
+        async fn echo(mut socket: WebSocket) {
+            while let Some(Ok(message)) = socket.recv().await {
+                if socket.send(message).await.is_err() {
+                    return;
+                }
+            }
+        }
+        let hub = Hub::default();
+        let on_upgrade = hyper::upgrade::on(&mut Request::new(()));
+        let permit = hub.try_acquire().unwrap();
+        let task = upgrade_task(on_upgrade, hub, None, permit, None, echo);
+        let size = size_of_val(&task);
+        eprintln!(
+            "echo connection task future: {size} bytes; WebSocket: {} bytes",
+            size_of::<WebSocket>()
+        );
+        assert!(size <= 320, "task future is {size} bytes");
     }
 }

@@ -130,7 +130,8 @@ fn encode(c: &mut Criterion) {
             let mut out = Vec::new();
             b.iter(|| {
                 for _ in 0..count {
-                    let frame = Frame::message(black_box(data.clone()), TgOp::Data(Data::Binary), true);
+                    let frame =
+                        Frame::message(black_box(data.clone()), TgOp::Data(Data::Binary), true);
                     frame.format(&mut out).unwrap();
                 }
                 black_box(&out);

@@ -255,19 +255,31 @@ pub fn generate_key() -> String {
     BASE64.encode(raw)
 }
 
-/// A client's upgrade request for `uri` (its path and authority are used) offering
-/// `protocols`, and the key it carries (to check the response with [`check_response`]).
+/// A client's upgrade request for `uri` (its path and authority are used), and the key it
+/// carries (to check the response with [`check_response`]).
 ///
 /// ```
-/// use armature_ws_core::handshake::{client_request, response, validate_request};
+/// use armature_ws_core::handshake::{client_request, validate_request};
 ///
-/// let (request, key) = client_request(&"ws://localhost:3000/ws".parse().unwrap(), &["chat"]);
+/// let (request, key) = client_request(&"ws://localhost:3000/ws".parse().unwrap());
 /// let client = validate_request(&request).unwrap();
 /// assert_eq!(client.key, key);
-/// assert_eq!(client.protocols, ["chat"]);
 /// assert_eq!(request.headers()["host"], "localhost:3000");
 /// ```
-pub fn client_request(uri: &Uri, protocols: &[&str]) -> (Request<()>, String) {
+pub fn client_request(uri: &Uri) -> (Request<()>, String) {
+    client_request_with_protocols(uri, &[])
+}
+
+/// Like [`client_request`], offering `protocols` in `Sec-WebSocket-Protocol`.
+///
+/// ```
+/// use armature_ws_core::handshake::{client_request_with_protocols, validate_request};
+///
+/// let uri = "ws://localhost:3000/ws".parse().unwrap();
+/// let (request, _key) = client_request_with_protocols(&uri, &["chat", "v2"]);
+/// assert_eq!(validate_request(&request).unwrap().protocols, ["chat", "v2"]);
+/// ```
+pub fn client_request_with_protocols(uri: &Uri, protocols: &[&str]) -> (Request<()>, String) {
     let key = generate_key();
     let mut request = Request::new(());
     *request.uri_mut() = uri.clone();
@@ -317,9 +329,11 @@ pub enum ResponseError {
 /// the subprotocol the server chose, if any.
 ///
 /// ```
-/// use armature_ws_core::handshake::{check_response, client_request, response, validate_request};
+/// use armature_ws_core::handshake::{
+///     check_response, client_request_with_protocols, response, validate_request,
+/// };
 ///
-/// let (request, key) = client_request(&"ws://h/".parse().unwrap(), &["a", "b"]);
+/// let (request, key) = client_request_with_protocols(&"ws://h/".parse().unwrap(), &["a", "b"]);
 /// let client = validate_request(&request).unwrap();
 /// let answer = response(&client, client.select_protocol(&["b"]));
 /// assert_eq!(check_response(&answer, &key, &["a", "b"]), Ok(Some("b".to_owned())));

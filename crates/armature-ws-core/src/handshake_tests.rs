@@ -217,7 +217,7 @@ mod rfc6455_4_1_client_side {
     #[test]
     fn client_request_round_trip() {
         let uri: Uri = "ws://example.com:8080/live?room=1".parse().unwrap();
-        let (req, key) = client_request(&uri, &["v2", "v1"]);
+        let (req, key) = client_request_with_protocols(&uri, &["v2", "v1"]);
         assert_eq!(req.uri(), &uri);
         assert_eq!(req.headers()["host"], "example.com:8080");
         let client = validate_request(&req).unwrap();
@@ -238,7 +238,7 @@ mod rfc6455_4_1_client_side {
 
     #[test]
     fn bad_responses_are_refused() {
-        let (req, key) = client_request(&"ws://h/".parse().unwrap(), &[]);
+        let (req, key) = client_request(&"ws://h/".parse().unwrap());
         let client = validate_request(&req).unwrap();
         let good = response(&client, None);
         assert_eq!(check_response(&good, &key, &[]), Ok(None));

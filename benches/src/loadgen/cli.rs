@@ -16,8 +16,8 @@ scenarios (PROTOCOL.md defaults in brackets):
   fanout    --subscribers [1000] --messages [1000] --payload [64] --window [32]
             --stall-timeout-s [10] --max-duration-s [120]
   sse       same options as fanout
-  idle-ws   --connections [10000] --settle-s [2]      (needs --server-pid)
-  idle-sse  --connections [10000] --settle-s [2]      (needs --server-pid)
+  idle-ws   --connections [10000] --settle-ms [2000]   (needs --server-pid)
+  idle-sse  --connections [10000] --settle-ms [2000]   (needs --server-pid)
 common: --server-pid PID (memory and CPU figures), --sources [8] (client source addresses)
 prints one JSON object on stdout";
 
@@ -99,7 +99,7 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
         "idle-ws" | "idle-sse" => Scenario::Idle(IdleConfig {
             websocket: name == "idle-ws",
             connections: get("connections", 10_000)? as usize,
-            settle: secs(get("settle-s", 2)?),
+            settle: Duration::from_millis(get("settle-ms", 2000)?),
         }),
         other => return Err(format!("unknown scenario {other:?}")),
     };

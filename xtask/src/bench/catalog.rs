@@ -1,0 +1,237 @@
+//! The servers compared and the scenarios run, with the generator arguments of each.
+
+/// How a server is started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Launch {
+    /// A release binary of the `benches` package (`target/release/NAME`).
+    BenchesBin(&'static str),
+    /// Our bench server, `cargo build --release -p examples --example bench_server`.
+    OurExample,
+    /// The Node peer in `benches/peers/uws/`.
+    NodeUws,
+}
+
+/// A server under test.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Server {
+    /// Id used on the command line and in results.json.
+    pub(crate) id: &'static str,
+    /// What the report calls it.
+    pub(crate) label: &'static str,
+    /// What the chart calls it (a bar is narrow).
+    pub(crate) short: &'static str,
+    /// How to start it.
+    pub(crate) launch: Launch,
+}
+
+/// Every server, ours first.
+pub(crate) const SERVERS: [Server; 5] = [
+    Server {
+        id: "armature",
+        label: "armature (ours)",
+        short: "ours",
+        launch: Launch::OurExample,
+    },
+    Server {
+        id: "tokio-tungstenite",
+        label: "tokio-tungstenite",
+        short: "tungstenite",
+        launch: Launch::BenchesBin("peer_tungstenite"),
+    },
+    Server {
+        id: "axum",
+        label: "axum",
+        short: "axum",
+        launch: Launch::BenchesBin("peer_axum"),
+    },
+    Server {
+        id: "fastwebsockets",
+        label: "fastwebsockets",
+        short: "fastws",
+        launch: Launch::BenchesBin("peer_fastwebsockets"),
+    },
+    Server {
+        id: "uws",
+        label: "uWebSockets (Node)",
+        short: "uws",
+        launch: Launch::NodeUws,
+    },
+];
+
+/// Which way a metric is better.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Better {
+    /// More is better (throughput).
+    Higher,
+    /// Less is better (latency, memory).
+    Lower,
+    /// Must be zero (missing deliveries); no ratio.
+    Zero,
+}
+
+/// One row of the report table.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Row {
+    /// Metric name in the generator's report.
+    pub(crate) metric: &'static str,
+    /// Row label.
+    pub(crate) label: &'static str,
+    /// Direction.
+    pub(crate) better: Better,
+}
+
+/// A scenario: generator arguments for full and quick mode, and the rows it reports.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Scenario {
+    /// Id used on the command line and in results.json.
+    pub(crate) id: &'static str,
+    /// What the report calls it.
+    pub(crate) label: &'static str,
+    /// `loadgen` arguments (scenario first) in full mode.
+    pub(crate) full: &'static [&'static str],
+    /// `loadgen` arguments in quick mode.
+    pub(crate) quick: &'static [&'static str],
+    /// Rows of the table, the first one charted.
+    pub(crate) rows: &'static [Row],
+}
+
+const fn row(metric: &'static str, label: &'static str, better: Better) -> Row {
+    Row {
+        metric,
+        label,
+        better,
+    }
+}
+
+const FANOUT_ROWS: &[Row] = &[
+    row("deliveries_per_s", "deliveries/s", Better::Higher),
+    row("p99_us", "p99 latency µs", Better::Lower),
+    row("missing", "missing deliveries", Better::Zero),
+];
+
+/// Every scenario of PROTOCOL.md.
+pub(crate) const SCENARIOS: [Scenario; 6] = [
+    Scenario {
+        id: "echo",
+        label: "echo, 64 conns × 16 in flight",
+        full: &[
+            "echo",
+            "--connections",
+            "64",
+            "--in-flight",
+            "16",
+            "--payload",
+            "32",
+            "--duration-s",
+            "5",
+        ],
+        quick: &[
+            "echo",
+            "--connections",
+            "64",
+            "--in-flight",
+            "16",
+            "--payload",
+            "32",
+            "--duration-s",
+            "1",
+        ],
+        rows: &[
+            row("round_trips_per_s", "round trips/s", Better::Higher),
+            row("p99_us", "p99 latency µs", Better::Lower),
+        ],
+    },
+    Scenario {
+        id: "fanout-1k",
+        label: "WS fan-out, 1,000 subscribers",
+        full: &[
+            "fanout",
+            "--subscribers",
+            "1000",
+            "--messages",
+            "1000",
+            "--payload",
+            "64",
+        ],
+        quick: &[
+            "fanout",
+            "--subscribers",
+            "100",
+            "--messages",
+            "200",
+            "--payload",
+            "64",
+        ],
+        rows: FANOUT_ROWS,
+    },
+    Scenario {
+        id: "fanout-10k",
+        label: "WS fan-out, 10,000 subscribers",
+        full: &[
+            "fanout",
+            "--subscribers",
+            "10000",
+            "--messages",
+            "100",
+            "--payload",
+            "64",
+        ],
+        quick: &[
+            "fanout",
+            "--subscribers",
+            "500",
+            "--messages",
+            "50",
+            "--payload",
+            "64",
+        ],
+        rows: FANOUT_ROWS,
+    },
+    Scenario {
+        id: "sse-1k",
+        label: "SSE fan-out, 1,000 clients",
+        full: &[
+            "sse",
+            "--subscribers",
+            "1000",
+            "--messages",
+            "300",
+            "--payload",
+            "64",
+        ],
+        quick: &[
+            "sse",
+            "--subscribers",
+            "100",
+            "--messages",
+            "100",
+            "--payload",
+            "64",
+        ],
+        rows: FANOUT_ROWS,
+    },
+    Scenario {
+        id: "idle-ws",
+        label: "idle WebSocket connections",
+        full: &["idle-ws", "--connections", "10000", "--settle-ms", "2000"],
+        quick: &["idle-ws", "--connections", "500", "--settle-ms", "300"],
+        rows: &[row("kib_per_conn", "KiB per connection", Better::Lower)],
+    },
+    Scenario {
+        id: "idle-sse",
+        label: "idle SSE clients",
+        full: &["idle-sse", "--connections", "10000", "--settle-ms", "2000"],
+        quick: &["idle-sse", "--connections", "500", "--settle-ms", "300"],
+        rows: &[row("kib_per_conn", "KiB per client", Better::Lower)],
+    },
+];
+
+/// The server with this id.
+pub(crate) fn server(id: &str) -> Option<&'static Server> {
+    SERVERS.iter().find(|s| s.id == id)
+}
+
+/// The scenario with this id.
+pub(crate) fn scenario(id: &str) -> Option<&'static Scenario> {
+    SCENARIOS.iter().find(|s| s.id == id)
+}

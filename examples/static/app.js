@@ -30,8 +30,17 @@ function join(event) {
   event.preventDefault();
   const name = $("name").value.trim() || "anonymous";
   const room = $("room").value.trim() || "lobby";
-  if (socket) socket.close(1000, "switching rooms");
   $("messages").replaceChildren();
+  connect(name, room);
+}
+
+// Connects to a room; reconnects by itself (after a second) if the server goes away.
+function connect(name, room) {
+  if (socket) {
+    const old = socket;
+    socket = null;
+    old.close(1000, "switching rooms");
+  }
   const scheme = location.protocol === "https:" ? "wss" : "ws";
   const url = `${scheme}://${location.host}/ws/chat/${encodeURIComponent(room)}?name=${encodeURIComponent(name)}`;
   const ws = new WebSocket(url);
@@ -42,6 +51,7 @@ function join(event) {
     $("members").classList.add("live");
     setChatEnabled(true);
     $("text").focus();
+    refreshRooms();
   };
   ws.onmessage = (msg) => {
     let data;
@@ -58,12 +68,12 @@ function join(event) {
     }
   };
   ws.onclose = () => {
-    if (socket !== ws) return;
+    if (socket !== ws) return; // replaced by a newer connection
     setChatEnabled(false);
     $("members").classList.remove("live");
-    $("members").textContent = "not joined";
-    $("chat-status").textContent = "Disconnected. Join again to reconnect.";
-    socket = null;
+    $("members").textContent = "offline";
+    $("chat-status").textContent = "Connection lost; reconnecting…";
+    setTimeout(() => { if (socket === ws) connect(name, room); }, 1000);
   };
 }
 

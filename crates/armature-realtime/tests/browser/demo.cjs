@@ -1,0 +1,179 @@
+// Browser test of the demo page (examples/examples/demo.rs) in headless Chromium, driven by
+// playwright-core with the system Chromium.
+//
+//   node demo.cjs <demo binary> <screenshot path>
+//
+// Environment: PORT (default 3310), CHROMIUM (default /usr/bin/chromium); playwright-core
+// must be resolvable (for instance NODE_PATH=<dir>/node_modules).
+//
+// Checks: two pages in one room see each other's messages and the member count; a page in
+// another room sees none of them; ticker events arrive; after the server is stopped and
+// started again, the ticker resumes with Last-Event-ID without a gap or a duplicate
+// (including ticks that fell while no server ran). Saves a screenshot of the page.
+"use strict";
+
+const { spawn } = require("node:child_process");
+const net = require("node:net");
+const path = require("node:path");
+const fs = require("node:fs");
+const { chromium } = require("playwright-core");
+
+const [demoBinary, screenshotPath] = process.argv.slice(2);
+if (!demoBinary || !screenshotPath) {
+  console.error("usage: node demo.cjs <demo binary> <screenshot path>");
+  process.exit(2);
+}
+const PORT = Number(process.env.PORT || 3310);
+const BASE = `http://127.0.0.1:${PORT}`;
+const TIMEOUT = 30000; // generous: shared, loaded machines
+const TICK_MS = 200;
+
+function check(condition, message) {
+  if (!condition) throw new Error(`check failed: ${message}`);
+  console.log(`ok - ${message}`);
+}
+
+function portOpen() {
+  return new Promise((resolve) => {
+    const socket = net.connect(PORT, "127.0.0.1");
+    socket.once("connect", () => { socket.destroy(); resolve(true); });
+    socket.once("error", () => resolve(false));
+  });
+}
+
+async function waitFor(predicate, what) {
+  const deadline = Date.now() + TIMEOUT;
+  while (Date.now() < deadline) {
+    if (await predicate()) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+function startServer() {
+  const child = spawn(demoBinary, [String(PORT)], {
+    env: { ...process.env, DEMO_TICK_MS: String(TICK_MS) },
+    stdio: ["ignore", "inherit", "inherit"],
+  });
+  child.exited = new Promise((resolve) => child.once("exit", resolve));
+  return child;
+}
+
+async function stopServer(child) {
+  child.kill("SIGINT"); // graceful: SSE streams end, WebSockets get 1001
+  await Promise.race([
+    child.exited,
+    new Promise((r) => setTimeout(r, TIMEOUT)).then(() => child.kill("SIGKILL")),
+  ]);
+  await waitFor(async () => !(await portOpen()), "the port to close");
+}
+
+async function text(page, testId) {
+  return (await page.getByTestId(testId).textContent()).trim();
+}
+
+async function joinRoom(page, name, room) {
+  await page.goto(BASE + "/");
+  await page.getByTestId("name").fill(name);
+  await page.getByTestId("room").fill(room);
+  await page.getByTestId("join").click();
+  await page.getByTestId("text").waitFor({ state: "visible" });
+  await waitFor(async () => !(await page.getByTestId("text").isDisabled()), `${name} to join`);
+}
+
+async function main() {
+  let server = startServer();
+  await waitFor(portOpen, "the demo server to listen");
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    args: [
+      "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+      "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    ],
+  });
+  try {
+    const context = await browser.newContext({ viewport: { width: 1200, height: 820 } });
+    const ada = await context.newPage();
+    const bob = await context.newPage();
+    const eve = await context.newPage();
+
+    // ---- chat ----
+    await joinRoom(ada, "Ada", "lobby");
+    await joinRoom(bob, "Bob", "lobby");
+    await joinRoom(eve, "Eve", "elsewhere");
+    await waitFor(async () => (await text(ada, "members")) === "2 online", "Ada to see 2 online");
+    check((await text(bob, "members")) === "2 online", "Bob sees 2 online in the lobby");
+    check((await text(eve, "members")) === "1 online", "Eve is alone in another room");
+
+    await ada.getByTestId("text").fill("Hello from Ada");
+    await ada.getByTestId("send").click();
+    await waitFor(async () => (await text(bob, "messages")).includes("Hello from Ada"),
+      "Bob to receive Ada's message");
+    check((await text(bob, "messages")).includes("AdaHello from Ada"), "Bob sees Ada's message with her name");
+    await bob.getByTestId("text").fill("Hi Ada, Bob here");
+    await bob.getByTestId("send").click();
+    await waitFor(async () => (await text(ada, "messages")).includes("Hi Ada, Bob here"),
+      "Ada to receive Bob's reply");
+    check(true, "Ada sees Bob's reply");
+    // Eve's own message arrives in her room, and nothing from the lobby before or after it.
+    await eve.getByTestId("text").fill("Anyone here?");
+    await eve.getByTestId("send").click();
+    await waitFor(async () => (await text(eve, "messages")).includes("Anyone here?"), "Eve's echo");
+    const eveMessages = await text(eve, "messages");
+    check(!eveMessages.includes("Ada") && !eveMessages.includes("Bob"),
+      "a page in another room sees none of the lobby's messages");
+    check(!(await text(ada, "messages")).includes("Anyone here?"), "the lobby does not see Eve's message");
+    await bob.close();
+    await waitFor(async () => (await text(ada, "members")) === "1 online", "the count to drop when Bob leaves");
+    check(true, "the member count drops to 1 when Bob leaves");
+
+    // ---- ticker ----
+    const ticker = async () => ada.evaluate(() => ({ ...window.armatureDemo.ticker, seqs: window.armatureDemo.seqs.slice() }));
+    await waitFor(async () => (await ticker()).received >= 5, "five ticker events");
+    check(true, "ticker events arrive");
+
+    const before = await ticker();
+    await stopServer(server);
+    await waitFor(async () => (await text(ada, "ticker-status")) === "reconnecting", "the page to notice");
+    // Ticks keep falling on the clock while no server runs.
+    await new Promise((r) => setTimeout(r, 5 * TICK_MS));
+    server = startServer();
+    await waitFor(portOpen, "the restarted server to listen");
+    await waitFor(async () => {
+      const t = await ticker();
+      return t.reconnects >= 1 && t.received >= before.received + 15;
+    }, "the ticker to resume after the restart");
+    const after = await ticker();
+    check(after.reconnects >= 1, `the page reconnected (${after.reconnects} time(s))`);
+    check(after.gaps === 0, `no tick lost across the restart (gaps: ${after.gaps})`);
+    check(after.duplicates === 0, `no tick twice (duplicates: ${after.duplicates})`);
+    const seqs = after.seqs;
+    const consecutive = seqs.every((s, i) => i === 0 || s === seqs[i - 1] + 1);
+    check(consecutive, `ticks ${seqs[0]}..${seqs[seqs.length - 1]} arrived in order, none missing`);
+    const lastBeforeStop = before.seqs[before.seqs.length - 1];
+    check(seqs.includes(lastBeforeStop + 6),
+      "ticks that fell while the server was down were delivered after the restart");
+
+    // The chat reconnects by itself too, and the page is fully live again.
+    await waitFor(async () => (await text(ada, "members")) === "1 online", "the chat to reconnect");
+    check(true, "the chat reconnects to its room after the restart");
+    await ada.getByTestId("text").fill("Back after the restart");
+    await ada.getByTestId("send").click();
+    await waitFor(async () => (await text(ada, "messages")).includes("Back after the restart"),
+      "a message after the restart");
+    await waitFor(async () => (await text(ada, "rooms")).includes("lobby (1)"), "the rooms list");
+    check(true, "messages flow again after the restart");
+
+    fs.mkdirSync(path.dirname(screenshotPath), { recursive: true });
+    await ada.screenshot({ path: screenshotPath, fullPage: true });
+    check(fs.statSync(screenshotPath).size > 10000, `screenshot saved to ${screenshotPath}`);
+  } finally {
+    await browser.close();
+    await stopServer(server).catch(() => {});
+  }
+}
+
+main().then(
+  () => { console.log("browser test passed"); process.exit(0); },
+  (err) => { console.error(err); process.exit(1); },
+);

@@ -289,7 +289,7 @@ mod tests {
             }
         }
         let hub = Hub::default();
-        let on_upgrade = hyper::upgrade::on(&mut Request::new(()));
+        let on_upgrade = hyper::upgrade::on(Request::new(()));
         let permit = hub.try_acquire().unwrap();
         let task = upgrade_task(on_upgrade, hub, None, permit, None, echo);
         let size = size_of_val(&task);

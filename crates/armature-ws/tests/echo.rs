@@ -143,3 +143,40 @@ async fn subprotocol_is_agreed_from_the_clients_list() {
     assert_eq!(response.headers()["sec-websocket-protocol"], "superchat");
     assert_eq!(next_data(&mut client).await, Message::text("superchat"));
 }
+
+#[tokio::test]
+async fn upgraded_connections_run_on_the_raw_tcp_stream() {
+    let server = TestServer::start(WebSocketConfig::default()).await;
+    let mut client = server.connect("/debug").await;
+    let Message::Text(debug) = next_data(&mut client).await else {
+        panic!("no text")
+    };
+    assert!(debug.as_str().contains("io: Tcp("), "{debug}");
+}
+
+#[tokio::test]
+async fn from_stream_runs_on_any_byte_stream() {
+    use tokio_tungstenite::WebSocketStream;
+    use tokio_tungstenite::tungstenite::protocol::Role;
+    let hub = armature_ws::Hub::new(WebSocketConfig::default());
+    let (server_end, client_end) = tokio::io::duplex(64 * 1024);
+    let mut socket =
+        armature_ws::WebSocket::from_stream(server_end, bytes::Bytes::new(), &hub).unwrap();
+    assert_eq!(hub.connection_count(), 1);
+    let server = tokio::spawn(async move {
+        while let Some(Ok(message)) = socket.recv().await {
+            if message.is_text() {
+                socket.send(message).await.unwrap();
+            }
+        }
+    });
+    let mut client = WebSocketStream::from_raw_socket(client_end, Role::Client, None).await;
+    client.send(Message::text("over a pipe")).await.unwrap();
+    assert_eq!(
+        client.next().await.unwrap().unwrap(),
+        Message::text("over a pipe")
+    );
+    client.close(None).await.unwrap();
+    tokio::time::timeout(WAIT, server).await.unwrap().unwrap();
+    assert_eq!(hub.connection_count(), 0);
+}

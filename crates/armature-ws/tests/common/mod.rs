@@ -101,7 +101,10 @@ impl TestServer {
 /// `/except/NAME` (broadcast to all but the sender), `/join/A,B,C` (join rooms, read),
 /// `/protocol` (sends the agreed subprotocol, then echoes).
 async fn route(path: String, mut socket: WebSocket, manager: Arc<WebSocketManager>) {
-    if path == "/echo" || path == "/protocol" {
+    if path == "/debug" {
+        let _ = socket.send_text(format!("{socket:?}")).await;
+        while let Some(Ok(_)) = socket.recv().await {}
+    } else if path == "/echo" || path == "/protocol" {
         if path == "/protocol" {
             let agreed = socket.protocol().unwrap_or("none").to_owned();
             let _ = socket.send_text(agreed).await;

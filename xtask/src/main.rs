@@ -1,8 +1,10 @@
 //! Project automation: `cargo xtask <task>`.
 //!
 //! - `cargo xtask test`: everything the README's test command promises (see `test.rs`).
+//! - `cargo xtask autobahn`: the Autobahn conformance suite against the bench server.
 //! - `cargo xtask bench`: end-to-end benchmarks against the peers (see `bench.rs`).
 
+mod autobahn;
 mod bench;
 mod test;
 
@@ -15,9 +17,11 @@ fn main() -> ExitCode {
     let result = match task.as_deref() {
         Some("test") => test::run(&rest),
         Some("bench") => bench::run(&rest),
+        Some("autobahn") => autobahn::run(&rest),
         _ => {
-            eprintln!("usage: cargo xtask <test|bench> [options]");
+            eprintln!("usage: cargo xtask <test|autobahn|bench> [options]");
             eprintln!("  test   run the whole test suite (what CI runs)");
+            eprintln!("  autobahn  the Autobahn conformance suite against the bench server");
             eprintln!("  bench  end-to-end benchmarks against the peers");
             return ExitCode::from(2);
         }

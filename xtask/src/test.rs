@@ -1,7 +1,8 @@
 //! `cargo xtask test`: the README's test command.
 //!
 //! Prepares what the tests need that cargo does not fetch (a Python virtual environment with
-//! the `websockets` package, for the interoperability test), then runs the workspace's tests.
+//! the `websockets` package, for the interoperability test), runs the workspace's tests and
+//! doc tests, then the Autobahn conformance suite (`autobahn.rs`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -19,7 +20,8 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let mut doc = Command::new(env_or("CARGO", "cargo"));
     doc.current_dir(&root)
         .args(["test", "--workspace", "--doc"]);
-    run_cmd(&mut doc)
+    run_cmd(&mut doc)?;
+    crate::autobahn::run(&[])
 }
 
 /// A virtual environment under `target/py` with the Python packages the tests use.
@@ -53,18 +55,18 @@ fn python_env(root: &Path) -> Result<PathBuf, String> {
     Ok(python)
 }
 
-fn workspace_root() -> PathBuf {
+pub(crate) fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."))
 }
 
-fn env_or(key: &str, default: &str) -> String {
+pub(crate) fn env_or(key: &str, default: &str) -> String {
     std::env::var(key).unwrap_or_else(|_| default.to_owned())
 }
 
-fn run_cmd(cmd: &mut Command) -> Result<(), String> {
+pub(crate) fn run_cmd(cmd: &mut Command) -> Result<(), String> {
     let status = cmd
         .status()
         .map_err(|e| format!("cannot run {cmd:?}: {e}"))?;

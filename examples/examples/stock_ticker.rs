@@ -7,7 +7,8 @@
 //! curl -N http://localhost:3000/events/stocks
 //! ```
 //!
-//! The guide's JavaScript works unchanged against it:
+//! The guide's JavaScript works unchanged against it, from a page of any origin (the app
+//! sends `Access-Control-Allow-Origin: *`):
 //! `new EventSource('http://localhost:3000/events/stocks').addEventListener('price', ..)`.
 
 use armature_realtime::prelude::*;
@@ -87,6 +88,8 @@ async fn main() -> Result<(), Error> {
     println!("stock ticker: curl -N http://localhost:{port}/events/stocks");
     App::new()
         .module::<AppModule>()
+        // The guide's `EventSource` snippet may run on a page from another origin.
+        .allow_origin("*")
         .serve(("127.0.0.1", port))
         .await
 }

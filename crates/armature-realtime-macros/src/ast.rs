@@ -35,6 +35,8 @@ pub(crate) enum Source {
     Socket,
     /// The `PendingUpgrade`: the method accepts (or refuses) it itself.
     Pending,
+    /// `&RequestHead`: the whole request head (method, URI, headers, parameters).
+    Head,
     /// Nothing the decorator knows: an error, reported by validation.
     Unknown,
     /// Its attribute was malformed; the error is already reported.
@@ -219,6 +221,7 @@ fn classify(ident: Option<&Ident>, ty: &Type, attr: Option<ArgAttr>) -> (Source,
                 .unwrap_or_default();
             (Source::Header(key.to_ascii_lowercase()), Some(span))
         }
+        None if is_head_ref(ty) => (Source::Head, None),
         None => match last_segment(ty).as_deref() {
             Some("WebSocket") => (Source::Socket, None),
             Some("PendingUpgrade") => (Source::Pending, None),
@@ -229,6 +232,12 @@ fn classify(ident: Option<&Ident>, ty: &Type, attr: Option<ArgAttr>) -> (Source,
             },
         },
     }
+}
+
+/// `&RequestHead` (any path to it).
+fn is_head_ref(ty: &Type) -> bool {
+    matches!(ty, Type::Reference(r) if r.mutability.is_none()
+        && last_segment(&r.elem).as_deref() == Some("RequestHead"))
 }
 
 /// The last segment's name of a path type (`a::b::WebSocket` → `WebSocket`).

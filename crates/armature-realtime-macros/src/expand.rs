@@ -167,6 +167,10 @@ fn route_entry(route: &RouteMethod) -> TokenStream {
                 socket_setup = quote!(let #var = __pending;);
                 None
             }
+            Source::Head => {
+                call_args.push(quote!(&__head));
+                continue;
+            }
             Source::Unknown | Source::Reported => None,
         };
         if let Some(source) = source {
@@ -177,11 +181,11 @@ fn route_entry(route: &RouteMethod) -> TokenStream {
                 };
             });
         }
-        call_args.push(var);
+        call_args.push(quote!(#var));
     }
     let body = match route.kind {
         RouteKind::WebSocket => quote! {
-            #p::websocket(__head, move |__pending| async move {
+            #p::websocket(__head, move |__pending, __head| async move {
                 #socket_setup
                 #p::HandlerOutcome::into_outcome(__this.#method(#(#call_args),*).await)
             })

@@ -69,9 +69,10 @@ pub fn injectable(args: TokenStream, input: TokenStream) -> TokenStream {
 /// On the controller's `impl` block, without arguments: `#[controller]`. Its methods marked
 /// `#[websocket("/path")]` or `#[sse("/path")]` become routes under the prefix. A handler is
 /// an `async fn(&self, ..)`; its arguments are, by name, the `:params` of its path, then
-/// `#[query]`/`#[query("key")]` and `#[header]`/`#[header("name")]` arguments, and for
-/// `#[websocket]` one `WebSocket` (upgraded before the call) or `PendingUpgrade` (the handler
-/// may refuse with `Err(Error::Http { status, .. })` before accepting it).
+/// `#[query]`/`#[query("key")]` and `#[header]`/`#[header("name")]` arguments, a
+/// `&RequestHead` (the whole request head), and for `#[websocket]` one `WebSocket` (upgraded
+/// before the call) or `PendingUpgrade` (the handler may refuse with
+/// `Err(Error::Http { status, .. })` before accepting it).
 #[proc_macro_attribute]
 pub fn controller(args: TokenStream, input: TokenStream) -> TokenStream {
     let args = TokenStream2::from(args);

@@ -172,7 +172,7 @@ fn route_method(route: &RouteMethod, segs: &[Seg], errors: &mut Errors) {
             Source::Path(name) if !params.contains(&name.as_str()) => errors.spanned(
                 arg.span,
                 format!(
-                    "unknown argument `{name}`: it is not a parameter of `{}`; mark it `#[query]` or `#[header]`, or take a `WebSocket` / `PendingUpgrade`",
+                    "unknown argument `{name}`: it is not a parameter of `{}`; mark it `#[query]` or `#[header]`, or take a `WebSocket`, `PendingUpgrade` or `&RequestHead`",
                     route.path.value()
                 ),
             ),

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::{Method, Request, Response, StatusCode};
+use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 
 use crate::Error;
 use crate::body::{Body, bytes_response_static, text_response};
@@ -38,6 +38,7 @@ pub struct App {
     routes: Vec<Route>,
     shutdown_timeout: Option<Duration>,
     websocket_config: Option<WebSocketConfig>,
+    allow_origin: Option<HeaderValue>,
 }
 
 /// How long [`Server`] waits for open connections after a shutdown signal, by default.
@@ -109,12 +110,30 @@ impl App {
         self
     }
 
+    /// Adds `Access-Control-Allow-Origin: origin` to every response, so pages from other
+    /// origins can read them: an `EventSource` or `fetch` without credentials (a "simple"
+    /// cross-origin request, no preflight). `"*"` allows any origin. WebSocket upgrades are
+    /// not subject to CORS; check their `Origin` header in the handler if needed.
+    ///
+    /// # Errors
+    /// An `origin` that is not a valid header value is reported by [`App::build`].
+    pub fn allow_origin(mut self, origin: &str) -> Self {
+        self.allow_origin =
+            Some(HeaderValue::from_str(origin).unwrap_or_else(|_| HeaderValue::from_static("")));
+        self
+    }
+
     /// Builds the controllers and the route table.
     ///
     /// # Errors
     /// A provider or controller that cannot be built, a malformed path, or two routes with
     /// the same method and path.
     pub fn build(mut self) -> Result<AppService, Error> {
+        if self.allow_origin.as_ref().is_some_and(|v| v.is_empty()) {
+            return Err(Error::Validation(
+                "allow_origin: not a valid header value".into(),
+            ));
+        }
         let mut router = Router::new();
         let mut table = Vec::new();
         for (prefix, routes) in self.builder.build_controllers()? {
@@ -137,6 +156,7 @@ impl App {
                 trigger,
                 shutdown_timeout: self.shutdown_timeout.unwrap_or(DEFAULT_SHUTDOWN_TIMEOUT),
                 hub: Hub::new(self.websocket_config.unwrap_or_default()),
+                allow_origin: self.allow_origin,
             }),
         })
     }
@@ -170,6 +190,7 @@ struct Inner {
     trigger: ShutdownTrigger,
     shutdown_timeout: Duration,
     hub: Hub,
+    allow_origin: Option<HeaderValue>,
 }
 
 /// A built application: answers requests through its route table. Cheap to clone.
@@ -203,13 +224,27 @@ impl AppService {
         let (handler, params) = match self.inner.router.find(&parts.method, parts.uri.path()) {
             Match::Found(route, params) => (Arc::clone(&route.handler), params),
             Match::MethodNotAllowed => {
-                return text_response(StatusCode::METHOD_NOT_ALLOWED, "method not allowed");
+                return self.finish(text_response(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "method not allowed",
+                ));
             }
-            Match::NotFound => return text_response(StatusCode::NOT_FOUND, "not found"),
+            Match::NotFound => {
+                return self.finish(text_response(StatusCode::NOT_FOUND, "not found"));
+            }
         };
         parts.extensions.insert(self.inner.signal.clone());
         parts.extensions.insert(self.inner.hub.clone());
-        handler(RequestHead::new(parts, params)).await
+        self.finish(handler(RequestHead::new(parts, params)).await)
+    }
+
+    fn finish(&self, mut response: Response<Body>) -> Response<Body> {
+        if let Some(origin) = &self.inner.allow_origin {
+            response
+                .headers_mut()
+                .insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
+        }
+        response
     }
 
     /// The signal raised when the server serving this app shuts down.

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -91,7 +91,10 @@ impl Server {
             };
             let _ = stream.set_nodelay(true);
             let svc = service.clone();
+            // With a timer, hyper enforces its 30-second limit on reading a request head
+            // (a client that trickles its headers is dropped).
             let conn = http1::Builder::new()
+                .timer(TokioTimer::new())
                 .serve_connection(
                     TokioIo::new(stream),
                     service_fn(move |req| {

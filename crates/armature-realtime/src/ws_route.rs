@@ -92,15 +92,20 @@ impl<E: Into<Error>> HandlerOutcome for Result<(), E> {
 }
 
 /// Serves a WebSocket route: checks the upgrade request (`400`/`426` when it is not one),
-/// runs `handler` on a task with the [`PendingUpgrade`], and answers with the `101` when the
+/// runs `handler` on a task with the [`PendingUpgrade`] and the request head, and answers with the `101` when the
 /// handler accepts, or with the handler's error status when it returns before accepting.
-pub async fn websocket<F, Fut>(head: RequestHead, handler: F) -> Response<Body>
+pub async fn websocket<F, Fut>(mut head: RequestHead, handler: F) -> Response<Body>
 where
-    F: FnOnce(PendingUpgrade) -> Fut + Send + 'static,
+    F: FnOnce(PendingUpgrade, RequestHead) -> Fut + Send + 'static,
     Fut: Future<Output = Result<(), Error>> + Send + 'static,
 {
-    let mut request = Request::from_parts(head.into_parts(), ());
-    let upgrade = match WebSocketUpgrade::from_request(&mut request) {
+    // The upgrade takes hyper's upgrade handle out of the request; the rest of the head goes
+    // on to the handler.
+    let placeholder = Request::new(()).into_parts().0;
+    let mut request = Request::from_parts(std::mem::replace(head.parts_mut(), placeholder), ());
+    let upgrade = WebSocketUpgrade::from_request(&mut request);
+    *head.parts_mut() = request.into_parts().0;
+    let upgrade = match upgrade {
         Ok(upgrade) => upgrade,
         Err(rejection) => return from_full(rejection.into_response()),
     };
@@ -109,7 +114,7 @@ where
         accept: Some(accept_tx),
         requested_protocols: upgrade.requested_protocols().to_vec(),
     };
-    let mut task = tokio::spawn(handler(pending));
+    let mut task = tokio::spawn(handler(pending, head));
     tokio::select! {
         accepted = accept_rx => match accepted {
             Ok(socket_tx) => from_full(upgrade.on_upgrade(move |socket| async move {

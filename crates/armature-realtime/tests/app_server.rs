@@ -48,6 +48,29 @@ async fn routes_params_query_and_headers() {
 }
 
 #[tokio::test]
+async fn allow_origin_is_added_to_every_response() {
+    let server = App::new()
+        .page("/", "hi")
+        .allow_origin("*")
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .spawn();
+    let addr = server.local_addr();
+    let req = Request::get("/").body(Empty::new()).unwrap();
+    let res = send(addr, req).await;
+    assert_eq!(res.headers()["access-control-allow-origin"], "*");
+    let req = Request::get("/missing").body(Empty::new()).unwrap();
+    assert_eq!(
+        send(addr, req).await.headers()["access-control-allow-origin"],
+        "*"
+    );
+    server.shutdown().await.unwrap();
+    let err = App::new().allow_origin("bad\norigin").build().unwrap_err();
+    assert!(err.is_validation(), "{err}");
+}
+
+#[tokio::test]
 async fn static_files_and_pages() {
     let dir = std::env::temp_dir().join(format!("armature-app-static-{}", std::process::id()));
     tokio::fs::create_dir_all(&dir).await.unwrap();

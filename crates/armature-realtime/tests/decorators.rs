@@ -102,6 +102,48 @@ impl ChatController {
     }
 }
 
+/// The guide's "validate on connection", with the whole request head.
+fn validate_connection(req: &RequestHead) -> Result<String, Error> {
+    let token = req.header("authorization").ok_or(Error::Http {
+        status: 401,
+        reason: "no token".into(),
+    })?;
+    token
+        .strip_prefix("Bearer user-")
+        .map(str::to_owned)
+        .ok_or(Error::Http {
+            status: 403,
+            reason: "bad token".into(),
+        })
+}
+
+#[controller("/guarded")]
+struct GuardedController;
+
+#[controller]
+impl GuardedController {
+    #[websocket("/ws")]
+    async fn ws(&self, head: &RequestHead, upgrade: PendingUpgrade) -> Result<(), Error> {
+        let user = validate_connection(head)?;
+        let mut socket = upgrade.accept().await?;
+        socket
+            .send_text(format!("hello {user} via {}", head.uri().path()))
+            .await
+    }
+
+    #[sse("/events")]
+    async fn events(
+        &self,
+        head: &RequestHead,
+    ) -> Result<EventStream<futures_util::stream::Iter<std::vec::IntoIter<ServerSentEvent>>>, Error>
+    {
+        let user = validate_connection(head)?;
+        Ok(EventStream::new(futures_util::stream::iter(vec![
+            ServerSentEvent::new(user),
+        ])))
+    }
+}
+
 #[controller("/admin")]
 struct AdminController {
     chat: ChatService,
@@ -149,7 +191,7 @@ impl EventsController {
 
 #[module(
     providers: [ChatService, Feed],
-    controllers: [ChatController, AdminController, EventsController]
+    controllers: [ChatController, AdminController, EventsController, GuardedController]
 )]
 struct AppModule;
 
@@ -253,6 +295,37 @@ async fn refusal_before_upgrade_and_bad_requests() {
     let (status, body) = get(addr, "/admin/announce/r").await;
     assert_eq!(status, 400);
     assert!(body.contains("query parameter `text` is missing"), "{body}");
+    drop(ws);
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn handlers_can_read_the_whole_request_head() {
+    let server = start().await;
+    let addr = server.local_addr();
+    assert_eq!(get(addr, "/guarded/events").await, (401, "no token".into()));
+    let bad = [("authorization", "Basic x")];
+    assert_eq!(
+        common::get_with(addr, "/guarded/events", &bad).await,
+        (403, "bad token".into())
+    );
+    let good = [("authorization", "Bearer user-ada")];
+    assert_eq!(
+        common::get_with(addr, "/guarded/events", &good).await,
+        (200, "data: ada\n\n".into())
+    );
+
+    let mut req = format!("ws://{addr}/guarded/ws")
+        .into_client_request()
+        .unwrap();
+    req.headers_mut()
+        .insert("authorization", "Bearer user-bob".parse().unwrap());
+    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+    assert_eq!(next_text(&mut ws).await, "hello bob via /guarded/ws");
+    match tokio_tungstenite::connect_async(format!("ws://{addr}/guarded/ws")).await {
+        Err(tungstenite::Error::Http(res)) => assert_eq!(res.status(), 401),
+        other => panic!("expected 401, got {:?}", other.map(|r| r.1)),
+    }
     drop(ws);
     server.shutdown().await.unwrap();
 }

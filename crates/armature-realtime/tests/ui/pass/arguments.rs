@@ -37,7 +37,9 @@ impl Api {
     }
 
     #[websocket("/plain")]
-    async fn plain(&self, _socket: armature_realtime::ws::WebSocket) {}
+    async fn plain(&self, _socket: armature_realtime::ws::WebSocket, head: &RequestHead) {
+        let _ = head.uri();
+    }
 
     #[sse("/response")]
     async fn response(&self, #[header("last-event-id")] last: Option<String>) -> Result<http::Response<ReceiverStream>, Error> {

@@ -369,3 +369,32 @@ async fn sse_routes_stream_and_resume() {
     let rest = tokio::time::timeout(TIMEOUT, body.collect()).await.unwrap();
     assert!(rest.is_ok());
 }
+
+#[tokio::test]
+async fn shutdown_closes_websockets_with_1001() {
+    let server = start().await;
+    let addr = server.local_addr();
+    let mut ws = connect(format!("ws://{addr}/ws/chat/room?name=z")).await;
+    assert_eq!(next_text(&mut ws).await, "joined room (1)");
+    let reader = tokio::spawn(async move {
+        loop {
+            match tokio::time::timeout(TIMEOUT, ws.next())
+                .await
+                .expect("close in time")
+            {
+                Some(Ok(tungstenite::Message::Close(frame))) => return frame.map(|f| f.code),
+                Some(Ok(_)) => continue,
+                other => panic!("expected a close frame, got {other:?}"),
+            }
+        }
+    });
+    tokio::time::timeout(TIMEOUT, server.shutdown())
+        .await
+        .expect("shutdown in time")
+        .unwrap();
+    let code = reader.await.unwrap();
+    assert_eq!(
+        code,
+        Some(tungstenite::protocol::frame::coding::CloseCode::Away)
+    );
+}

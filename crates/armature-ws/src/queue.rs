@@ -42,7 +42,8 @@ pub(crate) struct Limits {
 struct State {
     frames: VecDeque<Bytes>,
     bytes: usize,
-    close: Option<CloseRequest>,
+    /// Boxed: rare, and every idle connection carries the slot.
+    close: Option<Box<CloseRequest>>,
     /// A close was requested or the connection is gone: nothing more may be queued.
     closing: bool,
     /// The connection is gone.
@@ -113,10 +114,10 @@ impl Shared {
                     state.frames = VecDeque::new();
                     state.bytes = 0;
                     state.closing = true;
-                    state.close = Some(CloseRequest::Abort(close_frame(
+                    state.close = Some(Box::new(CloseRequest::Abort(close_frame(
                         CloseCode::Policy,
                         "send queue full",
-                    )));
+                    ))));
                     drop(state);
                     Stats::bump(&self.stats.slow_clients_closed);
                     self.waker.wake();
@@ -162,7 +163,7 @@ impl Shared {
             state.frames = VecDeque::new();
             state.bytes = 0;
         }
-        state.close = Some(request);
+        state.close = Some(Box::new(request));
         drop(state);
         self.waker.wake();
         true
@@ -189,10 +190,10 @@ impl Shared {
         if state.forced {
             return Some(None);
         }
-        match state.close.take() {
+        match state.close.take().map(|request| *request) {
             Some(CloseRequest::Abort(frame)) => Some(Some(frame)),
             other => {
-                state.close = other;
+                state.close = other.map(Box::new);
                 None
             }
         }
@@ -220,7 +221,7 @@ impl Shared {
             state.frames = VecDeque::new();
         }
         let close = if state.frames.is_empty() {
-            state.close.take()
+            state.close.take().map(|request| *request)
         } else {
             None
         };

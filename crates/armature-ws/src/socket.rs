@@ -22,7 +22,7 @@
 //! connection is closed once the client answers or the close timeout passes.
 
 use std::fmt;
-use std::future::poll_fn;
+use std::future::{Future, poll_fn};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -35,6 +35,7 @@ use armature_ws_core::{
 };
 use bytes::{Bytes, BytesMut};
 use futures_util::Stream;
+use futures_util::future::Either;
 use serde::Serialize;
 
 use crate::clock::now_ms;
@@ -82,7 +83,7 @@ impl fmt::Debug for WebSocket {
                 .debug_struct("WebSocket")
                 .field("id", &conn.shared.id)
                 .field("io", &conn.io)
-                .field("close", &conn.close.state())
+                .field("close", &conn.close_state())
                 .finish(),
             None => f.write_str("WebSocket(dropped)"),
         }
@@ -106,7 +107,8 @@ struct Conn {
     decoder: Decoder,
     rbuf: BytesMut,
     out: Outbox,
-    close: CloseHandshake,
+    /// Allocated when the closing handshake starts: most of a connection's life has none.
+    close: Option<Box<CloseHandshake>>,
     registration: Option<Registration>,
     protocol: Option<Box<str>>,
     read_chunk: u32,
@@ -147,7 +149,7 @@ impl WebSocket {
                 decoder: Decoder::new(config.core_config()),
                 rbuf,
                 out: Outbox::default(),
-                close: CloseHandshake::new(),
+                close: None,
                 registration: Some(registration),
                 protocol,
                 read_chunk: u32::try_from(config.read_chunk).unwrap_or(u32::MAX),
@@ -227,12 +229,20 @@ impl WebSocket {
     /// replies to those, on the next [`recv`](WebSocket::recv)). Waits only while the
     /// client's queue is past its bound. A [`WebSocketMessage::Close`] starts the close
     /// handshake.
-    pub async fn send(&mut self, message: WebSocketMessage) -> Result<()> {
-        if let WebSocketMessage::Close(frame) = message {
-            let frame = frame.unwrap_or_else(|| CloseFrame::new(CloseCode::Normal, ""));
-            return self.close_with(frame).await;
+    ///
+    /// (A plain function returning a small future rather than an `async fn`: the future
+    /// lives inside every connection's task, so its size counts per connection.)
+    pub fn send(
+        &mut self,
+        message: WebSocketMessage,
+    ) -> impl Future<Output = Result<()>> + Send + '_ {
+        match message {
+            WebSocketMessage::Close(frame) => {
+                let frame = frame.unwrap_or_else(|| CloseFrame::new(CloseCode::Normal, ""));
+                Either::Left(self.close_with(frame))
+            }
+            other => Either::Right(self.send_frame(encode_message(&other))),
         }
-        self.send_frame(encode_message(&message)).await
     }
 
     /// Sends a text message (see [`WebSocket::send`]).
@@ -252,21 +262,31 @@ impl WebSocket {
     }
 
     /// Sends an already encoded frame (see [`WebSocket::send`]).
-    pub async fn send_frame(&mut self, frame: Bytes) -> Result<()> {
-        let conn = self.conn()?;
-        poll_fn(|cx| conn.poll_room(cx)).await?;
-        if !conn.shared.push_control(frame) {
-            return Err(Error::Closed);
-        }
-        if !conn.more_input_buffered() {
-            // One non-blocking attempt; what does not fit goes out on the next poll.
-            poll_fn(|cx| match conn.poll_flush_out(cx) {
-                Poll::Ready(Err(err)) => Poll::Ready(Err(err)),
-                _ => Poll::Ready(Ok(())),
-            })
-            .await?;
-        }
-        Ok(())
+    pub fn send_frame(&mut self, frame: Bytes) -> impl Future<Output = Result<()>> + Send + '_ {
+        let mut frame = Some(frame);
+        poll_fn(move |cx| {
+            let Some(conn) = self.conn.as_deref_mut() else {
+                return Poll::Ready(Err(Error::Closed));
+            };
+            match conn.poll_room(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Err(err)) => return Poll::Ready(Err(err)),
+                Poll::Ready(Ok(())) => {}
+            }
+            let Some(frame) = frame.take() else {
+                return Poll::Ready(Ok(()));
+            };
+            if !conn.shared.push_control(frame) {
+                return Poll::Ready(Err(Error::Closed));
+            }
+            if !conn.more_input_buffered() {
+                // One non-blocking attempt; what does not fit goes out on the next poll.
+                if let Poll::Ready(Err(err)) = conn.poll_flush_out(cx) {
+                    return Poll::Ready(Err(err));
+                }
+            }
+            Poll::Ready(Ok(()))
+        })
     }
 
     /// Writes everything queued for the client.
@@ -286,12 +306,19 @@ impl WebSocket {
         self.close_with(CloseFrame::new(code, reason)).await
     }
 
-    async fn close_with(&mut self, frame: CloseFrame) -> Result<()> {
-        let conn = self.conn()?;
-        if !conn.shared.request_close(CloseRequest::Graceful(frame)) {
-            return Err(Error::Closed);
-        }
-        poll_fn(|cx| conn.poll_flush_out(cx)).await
+    fn close_with(&mut self, frame: CloseFrame) -> impl Future<Output = Result<()>> + Send + '_ {
+        let mut frame = Some(frame);
+        poll_fn(move |cx| {
+            let Some(conn) = self.conn.as_deref_mut() else {
+                return Poll::Ready(Err(Error::Closed));
+            };
+            if let Some(frame) = frame.take() {
+                if !conn.shared.request_close(CloseRequest::Graceful(frame)) {
+                    return Poll::Ready(Err(Error::Closed));
+                }
+            }
+            conn.poll_flush_out(cx)
+        })
     }
 }
 
@@ -321,7 +348,7 @@ impl Drop for WebSocket {
         if conn.phase == Phase::Done {
             return;
         }
-        if conn.close.state() == armature_ws_core::CloseState::Open {
+        if conn.close_state() == armature_ws_core::CloseState::Open {
             conn.shared
                 .request_close(CloseRequest::Graceful(CloseFrame::new(
                     CloseCode::Normal,
@@ -348,6 +375,20 @@ impl Drop for WebSocket {
 }
 
 impl Conn {
+    fn close_state(&self) -> armature_ws_core::CloseState {
+        self.close
+            .as_ref()
+            .map_or(armature_ws_core::CloseState::Open, |c| c.state())
+    }
+
+    fn close_sent(&self) -> bool {
+        self.close.as_ref().is_some_and(|c| c.is_close_sent())
+    }
+
+    fn close_mut(&mut self) -> &mut CloseHandshake {
+        self.close.get_or_insert_with(Box::default)
+    }
+
     /// True when the read buffer may hold another message to decode.
     fn more_input_buffered(&self) -> bool {
         !self.rbuf.is_empty()
@@ -428,7 +469,7 @@ impl Conn {
     fn on_message(&mut self, message: WebSocketMessage) -> Option<WebSocketMessage> {
         match &message {
             WebSocketMessage::Ping(data) => {
-                if !self.close.is_close_sent() {
+                if !self.close_sent() {
                     self.out
                         .push(encode_message(&WebSocketMessage::Pong(data.clone())));
                 }
@@ -438,7 +479,7 @@ impl Conn {
                 self.shared.last_msg.store(now_ms(), Ordering::Release);
             }
             WebSocketMessage::Close(frame) => {
-                if let Some(reply) = self.close.on_close_received(frame.clone()) {
+                if let Some(reply) = self.close_mut().on_close_received(frame.clone()) {
                     self.take_queued();
                     self.send_close_frame(reply);
                 }
@@ -452,7 +493,7 @@ impl Conn {
     /// Moves everything queued (messages the handler already sent, frames queued through
     /// handles) behind what is being written, so it goes out before our close frame.
     fn take_queued(&mut self) {
-        if !self.close.is_close_sent() {
+        if !self.close_sent() {
             self.shared.mark_closing();
             let _ = self.shared.take_into(&mut self.out.segs, usize::MAX);
         }
@@ -461,7 +502,7 @@ impl Conn {
     /// Queues our close frame, unless one was sent already.
     fn send_close_frame(&mut self, frame: CloseFrame) {
         let bytes = encode_close(Some(&frame));
-        if self.close.on_close_sent(Some(frame)) {
+        if self.close_mut().on_close_sent(Some(frame)) {
             self.out.push(bytes);
             self.shared.mark_closing();
             self.shared.close_sent.store(now_ms(), Ordering::Release);
@@ -482,7 +523,7 @@ impl Conn {
 
     /// Waits until the client's queue (shared and local) is under its bound.
     fn poll_room(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
-        if self.phase != Phase::Open || self.close.is_close_sent() {
+        if self.phase != Phase::Open || self.close_sent() {
             return Poll::Ready(Err(Error::Closed));
         }
         let pending = self.shared.queued_bytes() + self.out.bytes();
@@ -496,7 +537,7 @@ impl Conn {
     fn poll_flush_out(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
         loop {
             if self.out.is_empty() {
-                if self.phase != Phase::Open || self.close.is_close_sent() {
+                if self.phase != Phase::Open || self.close_sent() {
                     return Poll::Ready(Ok(()));
                 }
                 self.shared.register(cx.waker());

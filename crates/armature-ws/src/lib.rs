@@ -15,13 +15,28 @@
 //!
 //! One tokio task per connection does both reading and writing: the handler's own loop
 //! over [`WebSocket::recv`] also writes the frames other tasks queued for this client (see
-//! the [`socket`](WebSocket) docs for why, and the price). Each connection's send queue is
+//! [`WebSocket`] for why, and the price). Each connection's send queue is
 //! bounded in bytes of already-encoded frames; enqueueing is a short `parking_lot` critical
 //! section and a wake, never an `.await`, so a broadcast never waits for a slow client. The
 //! writer takes everything queued at once, copies runs of small frames into one buffer and
 //! writes large frames from where they are, so a burst of broadcasts costs one system call
 //! per client rather than one per message. An idle connection holds no read buffer and no
 //! timer.
+//!
+//! # Measured
+//!
+//! On the project's 2-core machine, server and load generator pinned to one core each,
+//! `examples/bench_server` (release) against the `benches` load generator:
+//!
+//! - 10,000 idle connections: 1.48 KiB of server resident memory per connection. Of that,
+//!   about 1.0 KiB is live heap: the task (an echo handler's future is 120 bytes), the
+//!   boxed socket state (240 B), the shared queue state (200 B) and tokio's socket
+//!   registration (about 280 B); the rest is the allocator's.
+//! - Fan-out to 1,000 subscribers, 64-byte messages: 0.76–0.86 M deliveries per second,
+//!   none missing, where tokio-tungstenite with `tokio::sync::broadcast` made 0.06 M in
+//!   the same run.
+//! - Autobahn|Testsuite (no compression): 296 OK, 2 NON-STRICT (6.4.3, 6.4.4: invalid
+//!   UTF-8 is refused at the first bad fragment), 3 INFORMATIONAL, 0 FAILED.
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -64,6 +79,7 @@
 mod clock;
 mod config;
 mod connection;
+mod driver;
 mod hub;
 mod io;
 mod manager;

@@ -204,6 +204,11 @@ impl WebSocketRoom {
         }
     }
 
+    /// The handle of the member with this id, if any (to send to it, or close it, later).
+    pub fn connection(&self, id: &str) -> Option<WebSocketConnection> {
+        self.inner.members.read().get(id).cloned()
+    }
+
     /// Queues `frame` for the members connected to this process (what a
     /// [`BroadcastTransport`] calls). Never waits; a member that does not take the frame is
     /// counted in [`Delivery::refused`] and handled by its back-pressure policy.

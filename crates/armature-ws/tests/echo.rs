@@ -180,3 +180,44 @@ async fn from_stream_runs_on_any_byte_stream() {
     tokio::time::timeout(WAIT, server).await.unwrap().unwrap();
     assert_eq!(hub.connection_count(), 0);
 }
+
+#[tokio::test]
+async fn a_handler_that_returns_still_flushes_its_queue_then_closes_with_1000() {
+    let server = TestServer::start(WebSocketConfig::default()).await;
+    let mut client = server.connect("/hello-then-return").await;
+    assert_eq!(next_data(&mut client).await, Message::text("hello"));
+    assert_eq!(close_code(&mut client).await, Some(1000));
+    eventually("connection gone", || server.hub.connection_count() == 0).await;
+
+    let mut client = server.connect("/hello-bye").await;
+    assert_eq!(
+        close_code(&mut client).await,
+        Some(1000),
+        "nothing queued after the drop"
+    );
+}
+
+#[tokio::test]
+async fn a_handle_from_another_task_sends_and_closes_with_a_code() {
+    let server = TestServer::start(WebSocketConfig::default()).await;
+    let mut client = server.connect("/join/kick").await;
+    let id = joined(&mut client).await;
+    let handle = server.manager.room("kick").connection(&id).unwrap();
+    assert_eq!(handle.id(), id);
+    tokio::spawn(async move {
+        handle.send_text("you are being kicked").await.unwrap();
+        handle.close(4003u16, "kicked").await.unwrap();
+        assert!(handle.send_text("gone").await.unwrap_err().is_closed());
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        next_data(&mut client).await,
+        Message::text("you are being kicked")
+    );
+    assert_eq!(close_code(&mut client).await, Some(4003));
+    eventually("left the room", || {
+        !server.manager.room("kick").contains(&id)
+    })
+    .await;
+}

@@ -101,6 +101,17 @@ impl TestServer {
 /// `/except/NAME` (broadcast to all but the sender), `/join/A,B,C` (join rooms, read),
 /// `/protocol` (sends the agreed subprotocol, then echoes).
 async fn route(path: String, mut socket: WebSocket, manager: Arc<WebSocketManager>) {
+    if path == "/hello-bye" {
+        // Returns at once: the socket is dropped with a message still queued.
+        let connection = socket.connection();
+        drop(socket);
+        let _ = connection.send_text("too late").await; // refused: the connection is closing
+        return;
+    }
+    if path == "/hello-then-return" {
+        let _ = socket.connection().send_text("hello").await;
+        return; // dropping the socket: queued "hello" is written, then close 1000
+    }
     if path == "/debug" {
         let _ = socket.send_text(format!("{socket:?}")).await;
         while let Some(Ok(_)) = socket.recv().await {}

@@ -269,20 +269,28 @@ fn default_prefix() -> String {
     format!("{:06x}-", mixed & 0xff_ffff)
 }
 
-/// Clears the running flag when the sweeper ends (also when its runtime shuts down).
-struct SweeperGuard(Weak<HubInner>);
+/// Clears the running flag if the sweeper is dropped unexpectedly (its runtime shut down).
+struct SweeperGuard {
+    hub: Weak<HubInner>,
+    armed: bool,
+}
 
 impl Drop for SweeperGuard {
     fn drop(&mut self) {
-        if let Some(hub) = self.0.upgrade() {
-            hub.sweeper_running.store(false, Ordering::Release);
+        if self.armed {
+            if let Some(hub) = self.hub.upgrade() {
+                hub.sweeper_running.store(false, Ordering::Release);
+            }
         }
     }
 }
 
 /// The heartbeat sweeper: one task per hub, scanning every connection each tick.
 async fn sweep(hub: Weak<HubInner>) {
-    let _guard = SweeperGuard(hub.clone());
+    let mut guard = SweeperGuard {
+        hub: hub.clone(),
+        armed: true,
+    };
     let tick = match hub.upgrade() {
         Some(hub) => sweep_tick(&hub.config),
         None => return,
@@ -293,7 +301,15 @@ async fn sweep(hub: Weak<HubInner>) {
         let Some(hub) = hub.upgrade() else { return };
         let conns: Vec<Arc<Shared>> = hub.conns.lock().values().cloned().collect();
         if conns.is_empty() {
-            return;
+            // Stop while there is nothing to watch; `register` starts a new sweeper. A
+            // connection registered between the check and the flag is caught here.
+            hub.sweeper_running.store(false, Ordering::Release);
+            guard.armed = false;
+            if hub.conns.lock().is_empty() || hub.sweeper_running.swap(true, Ordering::AcqRel) {
+                return;
+            }
+            guard.armed = true;
+            continue;
         }
         let now = now_ms();
         for shared in &conns {

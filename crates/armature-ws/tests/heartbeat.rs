@@ -44,9 +44,14 @@ async fn silent_peer_is_pinged_then_closed_and_leaves_its_rooms() {
     eventually("left the room", || !room.contains(&silent_id)).await;
 }
 
+/// Pings often, but waits long for the answer: a loaded machine must not fail the test.
+fn fast_pings_patient_pongs() -> WebSocketConfig {
+    fast_heartbeat().pong_timeout(Duration::from_secs(20))
+}
+
 #[tokio::test]
 async fn peer_answering_pings_stays_connected() {
-    let server = TestServer::start(fast_heartbeat()).await;
+    let server = TestServer::start(fast_pings_patient_pongs()).await;
     let mut client = server.connect("/echo").await;
     // tokio-tungstenite answers pings while it is being read.
     let mut pings = 0;
@@ -65,10 +70,23 @@ async fn peer_answering_pings_stays_connected() {
 
 #[tokio::test]
 async fn idle_timeout_closes_with_1001_although_pings_are_answered() {
-    let config = fast_heartbeat().idle_timeout(Some(Duration::from_millis(600)));
+    let config = fast_pings_patient_pongs().idle_timeout(Some(Duration::from_millis(600)));
     let server = TestServer::start(config).await;
     let mut client = server.connect("/echo").await;
     assert_eq!(close_code(&mut client).await, Some(1001));
     assert_eq!(server.hub.stats().idle_closed, 1);
     eventually("connection gone", || server.hub.connection_count() == 0).await;
+}
+
+#[tokio::test]
+async fn sweeper_restarts_after_the_hub_was_empty() {
+    let server = TestServer::start(fast_heartbeat()).await;
+    let mut first = server.connect("/echo").await;
+    first.close(None).await.unwrap();
+    eventually("first gone", || server.hub.connection_count() == 0).await;
+    // Long enough for the sweeper to notice the hub is empty and stop.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (mut silent, mut pending) = raw_connect(server.addr, "/echo", &[]).await;
+    assert_eq!(raw_close_code(&mut silent, &mut pending).await, Some(1011));
+    assert_eq!(server.hub.stats().ping_timeouts, 1);
 }

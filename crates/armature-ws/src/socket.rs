@@ -155,6 +155,9 @@ impl WebSocket {
 
     /// The next message from the client; `None` once the connection has ended. Writes
     /// what is queued for the client while it waits.
+    ///
+    /// Cancel-safe: a message is only taken from the connection when it is returned, so
+    /// `recv` can sit in a `tokio::select!` beside other work without losing one.
     pub async fn recv(&mut self) -> Option<Result<WebSocketMessage>> {
         poll_fn(|cx| match self.conn.as_mut() {
             Some(conn) => conn.poll_next(cx),

@@ -63,12 +63,9 @@ impl Conn {
             max_queue_bytes: config.max_queue_bytes,
             backpressure: config.backpressure,
         };
-        let shared = Arc::new(Shared::new(
-            Arc::from(hub.next_id()),
-            limits,
-            hub.stats_handle(),
-        ));
-        let registration = hub.register(permit, shared.clone());
+        let (shared, registration) = hub.register(permit, |id| {
+            Arc::new(Shared::new(id, limits, hub.stats_handle()))
+        });
         let rbuf = if read_buf.is_empty() {
             BytesMut::new()
         } else {
@@ -163,10 +160,7 @@ impl Conn {
                 match self.decoder.decode(&mut self.rbuf) {
                     Ok(Some(message)) => {
                         self.release_rbuf_if_empty();
-                        if let Some(message) = self.on_message(message) {
-                            return Poll::Ready(Some(Ok(message)));
-                        }
-                        continue;
+                        return Poll::Ready(Some(Ok(self.on_message(message))));
                     }
                     Ok(None) => {}
                     Err(err) => {
@@ -215,7 +209,7 @@ impl Conn {
     }
 
     /// Handles control frames; returns what the handler sees.
-    fn on_message(&mut self, message: WebSocketMessage) -> Option<WebSocketMessage> {
+    fn on_message(&mut self, message: WebSocketMessage) -> WebSocketMessage {
         match &message {
             WebSocketMessage::Ping(data) => {
                 if !self.close_sent() {
@@ -236,7 +230,7 @@ impl Conn {
                 self.phase = Phase::Finishing;
             }
         }
-        Some(message)
+        message
     }
 
     /// Moves everything queued (messages the handler already sent, frames queued through

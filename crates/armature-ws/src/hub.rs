@@ -19,6 +19,7 @@ use tokio::sync::Notify;
 
 use crate::clock::{ms, now_ms};
 use crate::config::WebSocketConfig;
+use crate::connection::WebSocketConnection;
 use crate::queue::{CloseRequest, Shared, close_frame};
 use crate::stats::{Stats, StatsSnapshot};
 
@@ -47,7 +48,6 @@ pub(crate) struct HubInner {
     pub(crate) config: WebSocketConfig,
     prefix: String,
     next_id: AtomicU64,
-    next_key: AtomicU64,
     conns: Mutex<HashMap<u64, Arc<Shared>>>,
     pub(crate) stats: Arc<Stats>,
     sweeper_running: AtomicBool,
@@ -116,7 +116,6 @@ impl Hub {
                 config,
                 prefix,
                 next_id: AtomicU64::new(1),
-                next_key: AtomicU64::new(1),
                 conns: Mutex::new(HashMap::new()),
                 stats: Arc::new(Stats::default()),
                 sweeper_running: AtomicBool::new(false),
@@ -137,7 +136,8 @@ impl Hub {
         &self.inner.config
     }
 
-    /// A fresh connection id: the node prefix and a counter.
+    /// A fresh connection id: the node prefix and a counter (live connections get theirs
+    /// from the same counter).
     pub fn next_id(&self) -> String {
         let n = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         format!("{}{n}", self.inner.prefix)
@@ -190,10 +190,16 @@ impl Hub {
         }
     }
 
-    /// Records a new connection and makes sure the sweeper runs.
-    pub(crate) fn register(&self, permit: Permit, shared: Arc<Shared>) -> Registration {
+    /// Records a new connection, whose shared state `make` builds from its id, and makes
+    /// sure the sweeper runs.
+    pub(crate) fn register(
+        &self,
+        permit: Permit,
+        make: impl FnOnce(Arc<str>) -> Arc<Shared>,
+    ) -> (Arc<Shared>, Registration) {
         Stats::bump(&self.inner.stats.connections_opened);
-        let key = self.inner.next_key.fetch_add(1, Ordering::Relaxed);
+        let key = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+        let shared = make(Arc::from(format!("{}{key}", self.inner.prefix)));
         let shutting_down = self.is_shutting_down();
         if shutting_down {
             shared.request_close(CloseRequest::Graceful(close_frame(
@@ -201,7 +207,7 @@ impl Hub {
                 "server shutting down",
             )));
         }
-        self.inner.conns.lock().insert(key, shared);
+        self.inner.conns.lock().insert(key, shared.clone());
         if self.needs_sweeper() && !self.inner.sweeper_running.swap(true, Ordering::AcqRel) {
             if let Ok(handle) = tokio::runtime::Handle::try_current() {
                 handle.spawn(sweep(Arc::downgrade(&self.inner)));
@@ -209,10 +215,21 @@ impl Hub {
                 self.inner.sweeper_running.store(false, Ordering::Release);
             }
         }
-        Registration {
-            _permit: permit,
-            key,
-        }
+        (
+            shared,
+            Registration {
+                _permit: permit,
+                key,
+            },
+        )
+    }
+
+    /// The handle of the live connection with this id, if it is one of this hub's: how to
+    /// reach one client by id from anywhere in the server.
+    pub fn connection(&self, id: &str) -> Option<WebSocketConnection> {
+        let key: u64 = id.strip_prefix(self.inner.prefix.as_str())?.parse().ok()?;
+        let shared = self.inner.conns.lock().get(&key).cloned()?;
+        Some(WebSocketConnection::from_shared(shared))
     }
 
     fn needs_sweeper(&self) -> bool {

@@ -204,6 +204,10 @@ async fn a_handle_from_another_task_sends_and_closes_with_a_code() {
     let id = joined(&mut client).await;
     let handle = server.manager.room("kick").connection(&id).unwrap();
     assert_eq!(handle.id(), id);
+    // The hub finds it by id too, without a room.
+    let by_hub = server.hub.connection(&id).unwrap();
+    assert!(by_hub.same_connection(&handle));
+    assert!(server.hub.connection("not-an-id").is_none());
     tokio::spawn(async move {
         handle.send_text("you are being kicked").await.unwrap();
         handle.close(4003u16, "kicked").await.unwrap();

@@ -164,7 +164,8 @@ async fn from_stream_runs_on_any_byte_stream() {
         armature_ws::WebSocket::from_stream(server_end, bytes::Bytes::new(), &hub).unwrap();
     assert_eq!(hub.connection_count(), 1);
     let server = tokio::spawn(async move {
-        while let Some(Ok(message)) = socket.recv().await {
+        // The socket is also a `futures::Stream`.
+        while let Some(Ok(message)) = socket.next().await {
             if message.is_text() {
                 socket.send(message).await.unwrap();
             }

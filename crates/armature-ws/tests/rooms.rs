@@ -128,3 +128,27 @@ async fn server_side_send_to_one_id_and_broadcast_reach_live_sockets() {
             .is_closed()
     );
 }
+
+#[tokio::test]
+async fn one_connection_in_many_rooms_gets_each_rooms_broadcasts() {
+    let server = TestServer::start(WebSocketConfig::default()).await;
+    let mut both = server.connect("/join/m1,m2").await;
+    joined(&mut both).await;
+    let mut only_m2 = server.connect("/join/m2").await;
+    joined(&mut only_m2).await;
+    server
+        .manager
+        .room("m1")
+        .broadcast_text("to m1")
+        .await
+        .unwrap();
+    server
+        .manager
+        .room("m2")
+        .broadcast_text("to m2")
+        .await
+        .unwrap();
+    assert_eq!(next_data(&mut both).await, Message::text("to m1"));
+    assert_eq!(next_data(&mut both).await, Message::text("to m2"));
+    assert_eq!(next_data(&mut only_m2).await, Message::text("to m2"));
+}

@@ -193,8 +193,22 @@ fn capture_nothing(output: &mut syn::ReturnType) {
     let syn::ReturnType::Type(_, ty) = output else {
         return;
     };
-    let Type::ImplTrait(impl_trait) = &mut **ty else {
-        return;
+    let impl_trait = match &mut **ty {
+        Type::ImplTrait(t) => t,
+        // `Result<impl Stream<..>, E>`
+        Type::Path(p) => {
+            let Some(last) = p.path.segments.last_mut() else {
+                return;
+            };
+            let syn::PathArguments::AngleBracketed(args) = &mut last.arguments else {
+                return;
+            };
+            match args.args.first_mut() {
+                Some(syn::GenericArgument::Type(Type::ImplTrait(t))) if last.ident == "Result" => t,
+                _ => return,
+            }
+        }
+        _ => return,
     };
     let has_use = impl_trait
         .bounds

@@ -9,7 +9,7 @@ use syn::{Fields, ReturnType};
 use crate::ast::{
     ControllerImpl, ControllerStruct, InjectableStruct, ModuleDef, RouteKind, RouteMethod, Source,
 };
-use crate::valid::is_impl_stream;
+use crate::valid::{StreamWrap, stream_wrap};
 
 fn private() -> TokenStream {
     quote!(::armature_realtime::__private)
@@ -197,10 +197,14 @@ fn route_entry(route: &RouteMethod) -> TokenStream {
                 ReturnType::Default => route.sig.ident.span(),
             };
             let wrap = match &route.sig.output {
-                ReturnType::Type(_, ty) if is_impl_stream(ty) => {
-                    quote_spanned!(ret_span=> #p::EventStream::new(__out))
-                }
-                _ => quote!(__out),
+                ReturnType::Type(_, ty) => match stream_wrap(ty) {
+                    StreamWrap::Stream => quote_spanned!(ret_span=> #p::EventStream::new(__out)),
+                    StreamWrap::ResultStream => {
+                        quote_spanned!(ret_span=> #p::Result::map(__out, #p::EventStream::new))
+                    }
+                    StreamWrap::None => quote!(__out),
+                },
+                ReturnType::Default => quote!(__out),
             };
             let respond = quote_spanned!(ret_span=> #p::sse_response(__signal, __out));
             quote! {

@@ -286,8 +286,35 @@ fn not_a_stream(ty: &Type) -> Option<String> {
     }
 }
 
-/// True when `ty` is `impl ..Stream..` (the expansion wraps it in an `EventStream`).
-pub(crate) fn is_impl_stream(ty: &Type) -> bool {
+/// How an `#[sse]` handler's return type is wrapped into something `IntoSse`.
+pub(crate) enum StreamWrap {
+    /// Returned as is.
+    None,
+    /// `impl Stream`: wrapped in an `EventStream`.
+    Stream,
+    /// `Result<impl Stream, E>`: the `Ok` value wrapped in an `EventStream`.
+    ResultStream,
+}
+
+/// Decides the [`StreamWrap`] for a return type.
+pub(crate) fn stream_wrap(ty: &Type) -> StreamWrap {
+    if is_impl_stream(ty) {
+        return StreamWrap::Stream;
+    }
+    if let Type::Path(p) = ty
+        && let Some(last) = p.path.segments.last()
+        && last.ident == "Result"
+        && let PathArguments::AngleBracketed(args) = &last.arguments
+        && let Some(GenericArgument::Type(ok)) = args.args.first()
+        && is_impl_stream(ok)
+    {
+        return StreamWrap::ResultStream;
+    }
+    StreamWrap::None
+}
+
+/// True when `ty` is `impl ..Stream..`.
+fn is_impl_stream(ty: &Type) -> bool {
     match ty {
         Type::ImplTrait(t) => t.bounds.iter().any(|b| match b {
             syn::TypeParamBound::Trait(tb) => {

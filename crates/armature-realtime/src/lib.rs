@@ -7,13 +7,13 @@
 //! | --- | --- | --- |
 //! | [`ws_core`] | `armature-ws-core` | the sans-I/O RFC 6455 protocol: frames, messages, close codes, handshake |
 //! | [`ws`] | `armature-ws` | the WebSocket server on tokio + hyper: upgrade, connections, rooms |
-//! | [`sse`] | `armature-sse` | Server-Sent Events: events, streams, broadcaster, resume |
+//! | [`sse`](mod@sse) | `armature-sse` | Server-Sent Events: events, streams, broadcaster, resume |
 //!
 //! and [`Error`], the one error type those runtime crates share.
 //!
 //! It also holds the application server: [`App`] mounts modules (`#[module]`), their
 //! injectable services (`#[injectable]`) and controllers (`#[controller]`) and serves them on
-//! hyper 1 (or inside axum/tower with the `tower` feature, see [`tower`](crate::tower) when
+//! hyper 1 (or inside axum/tower with the `tower` feature, see the `tower` module when
 //! enabled). `use armature_realtime::prelude::*;` brings in everything below.
 //!
 //! ```

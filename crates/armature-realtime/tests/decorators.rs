@@ -135,12 +135,9 @@ impl GuardedController {
     async fn events(
         &self,
         head: &RequestHead,
-    ) -> Result<EventStream<futures_util::stream::Iter<std::vec::IntoIter<ServerSentEvent>>>, Error>
-    {
+    ) -> Result<impl futures_util::Stream<Item = ServerSentEvent> + Send, Error> {
         let user = validate_connection(head)?;
-        Ok(EventStream::new(futures_util::stream::iter(vec![
-            ServerSentEvent::new(user),
-        ])))
+        Ok(futures_util::stream::iter(vec![ServerSentEvent::new(user)]))
     }
 }
 

@@ -1,38 +1,4 @@
 //! The guide's `ServerSentEvent` and its spec-exact encoding into `Bytes`.
-//!
-//! The rules are those of the WHATWG HTML standard, section "Server-sent events",
-//! "Interpreting an event stream":
-//!
-//! - `data` is split at every line break (`\r\n`, `\r` or `\n`); each piece becomes one
-//!   `data: ` line. A parser joins the pieces with `\n`, so the text arrives unchanged except
-//!   that every line break is a `\n`. Empty pieces, a leading space (the one space after the
-//!   colon is the one the parser strips) and non-ASCII text survive.
-//! - `event` and `id` are single-line fields: a line break in either (or a NUL in `id`, which
-//!   a parser would ignore) is refused with [`Error::Validation`] rather than written as a
-//!   corrupt stream.
-//! - `retry` is written as a decimal integer of milliseconds.
-//! - every event ends with a blank line.
-//!
-//! An event with empty `data`, no `event` type and an `id` or a `retry` is written without a
-//! `data` line: it only sets the client's last event id or reconnection time, and a browser
-//! dispatches nothing. Any other event carries at least one `data` line (an empty `data`
-//! then arrives as an empty message).
-//!
-//! ```
-//! use armature_sse::ServerSentEvent;
-//!
-//! let event = ServerSentEvent::full(
-//!     "123".to_string(),
-//!     "notification".to_string(),
-//!     "You have\nmail".to_string(),
-//!     5000,
-//! );
-//! assert_eq!(
-//!     &event.encode()?[..],
-//!     b"id: 123\nevent: notification\nretry: 5000\ndata: You have\ndata: mail\n\n"
-//! );
-//! # Ok::<(), armature_sse::Error>(())
-//! ```
 
 use bytes::{BufMut, Bytes, BytesMut};
 use serde::Serialize;
@@ -48,6 +14,40 @@ pub const KEEP_ALIVE: &[u8] = b": keep-alive\n\n";
 /// Build one with [`ServerSentEvent::new`], [`ServerSentEvent::with_event`],
 /// [`ServerSentEvent::full`] or a struct literal with `..Default::default()`, then turn it into
 /// wire bytes once with [`ServerSentEvent::encode`].
+///
+/// The rules are those of the WHATWG HTML standard, section "Server-sent events",
+/// "Interpreting an event stream":
+///
+/// - `data` is split at every line break (`\r\n`, `\r` or `\n`); each piece becomes one
+///   `data: ` line. A parser joins the pieces with `\n`, so the text arrives unchanged except
+///   that every line break is a `\n`. Empty pieces, a leading space (the one space after the
+///   colon is the one the parser strips) and non-ASCII text survive.
+/// - `event` and `id` are single-line fields: a line break in either (or a NUL in `id`, which
+///   a parser would ignore) is refused with [`Error::Validation`] rather than written as a
+///   corrupt stream.
+/// - `retry` is written as a decimal integer of milliseconds.
+/// - every event ends with a blank line.
+///
+/// An event with empty `data`, no `event` type and an `id` or a `retry` is written without a
+/// `data` line: it only sets the client's last event id or reconnection time, and a browser
+/// dispatches nothing. Any other event carries at least one `data` line (an empty `data`
+/// then arrives as an empty message).
+///
+/// ```
+/// use armature_sse::ServerSentEvent;
+///
+/// let event = ServerSentEvent::full(
+///     "123".to_string(),
+///     "notification".to_string(),
+///     "You have\nmail".to_string(),
+///     5000,
+/// );
+/// assert_eq!(
+///     &event.encode()?[..],
+///     b"id: 123\nevent: notification\nretry: 5000\ndata: You have\ndata: mail\n\n"
+/// );
+/// # Ok::<(), armature_sse::Error>(())
+/// ```
 ///
 /// ```
 /// use armature_sse::ServerSentEvent;

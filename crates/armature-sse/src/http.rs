@@ -1,31 +1,4 @@
-//! Serving SSE over HTTP with hyper or any tower server: response headers and
-//! `Last-Event-ID`.
-//!
-//! A [`ReceiverStream`] is an [`http_body::Body`] whose frames are the queued event bytes, so
-//! hyper writes each event as soon as it is queued (and, when several are ready, batches them
-//! into one vectored write). When the client goes away hyper drops the body, which removes
-//! the client from its broadcaster.
-//!
-//! ```no_run
-//! use std::convert::Infallible;
-//! use std::sync::Arc;
-//! use armature_sse::{ReceiverStream, SseBroadcaster};
-//! use hyper::{Request, Response, body::Incoming, service::service_fn};
-//!
-//! # async fn serve(io: hyper_util::rt::TokioIo<tokio::net::TcpStream>) {
-//! let broadcaster = Arc::new(SseBroadcaster::new());
-//! let service = service_fn(move |req: Request<Incoming>| {
-//!     let broadcaster = broadcaster.clone();
-//!     async move {
-//!         // Resumes from `Last-Event-ID` when the client sends one.
-//!         Ok::<Response<ReceiverStream>, Infallible>(broadcaster.response_for(req.headers()))
-//!     }
-//! });
-//! let _ = hyper::server::conn::http1::Builder::new()
-//!     .serve_connection(io, service)
-//!     .await;
-//! # }
-//! ```
+//! Serving SSE over HTTP: response headers, `Last-Event-ID`.
 
 use http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 
@@ -74,6 +47,32 @@ pub fn last_event_id(headers: &HeaderMap) -> Option<&str> {
 impl SseBroadcaster {
     /// Registers a client for the request whose headers are `headers` (resuming from its
     /// `Last-Event-ID`, if any) and returns the `text/event-stream` response to send.
+    ///
+    /// A [`ReceiverStream`] is an [`http_body::Body`] whose frames are the queued event bytes, so
+    /// hyper writes each event as soon as it is queued (and, when several are ready, batches them
+    /// into one vectored write). When the client goes away hyper drops the body, which removes
+    /// the client from its broadcaster.
+    ///
+    /// ```no_run
+    /// use std::convert::Infallible;
+    /// use std::sync::Arc;
+    /// use armature_sse::{ReceiverStream, SseBroadcaster};
+    /// use hyper::{Request, Response, body::Incoming, service::service_fn};
+    ///
+    /// # async fn serve(io: hyper_util::rt::TokioIo<tokio::net::TcpStream>) {
+    /// let broadcaster = Arc::new(SseBroadcaster::new());
+    /// let service = service_fn(move |req: Request<Incoming>| {
+    ///     let broadcaster = broadcaster.clone();
+    ///     async move {
+    ///         // Resumes from `Last-Event-ID` when the client sends one.
+    ///         Ok::<Response<ReceiverStream>, Infallible>(broadcaster.response_for(req.headers()))
+    ///     }
+    /// });
+    /// let _ = hyper::server::conn::http1::Builder::new()
+    ///     .serve_connection(io, service)
+    ///     .await;
+    /// # }
+    /// ```
     pub fn response_for(
         &self,
         headers: &HeaderMap,

@@ -1,55 +1,11 @@
-//! The broadcast seam: every broadcast goes through an [`SseTransport`], so a later adapter
-//! (Redis pub/sub, say) can carry SSE broadcasts between server processes without a change to
-//! user code. The same shape as `armature-ws`'s `BroadcastTransport` for rooms.
-//!
-//! [`SseBroadcaster::broadcast`](crate::SseBroadcaster::broadcast) (and its `_message`,
-//! `_event`, `_json` variants) encodes the event once into an [`EncodedEvent`] and hands it to
-//! the broadcaster's transport. The default, [`LocalSseTransport`], delivers it at once to the
-//! clients registered in this process with
-//! [`SseBroadcaster::deliver_local`](crate::SseBroadcaster::deliver_local). A multi-process
-//! adapter would publish the event's id and bytes ([`EncodedEvent::id`],
-//! [`EncodedEvent::bytes`]) on its bus and, on every process (this one included), rebuild it
-//! with [`EncodedEvent::from_parts`] and call `deliver_local` on its broadcaster.
-//!
-//! `publish` is synchronous on purpose: a broadcast never waits. An adapter with a network
-//! behind it hands the event to its own bounded outbox and returns.
-//!
-//! ```
-//! use std::sync::Arc;
-//! use std::sync::atomic::{AtomicUsize, Ordering};
-//! use armature_sse::{EncodedEvent, Error, SseBroadcaster, SseTransport};
-//!
-//! /// Counts broadcasts, then delivers locally.
-//! #[derive(Debug, Default)]
-//! struct Counting(AtomicUsize);
-//!
-//! impl SseTransport for Counting {
-//!     fn publish(&self, broadcaster: &SseBroadcaster, event: EncodedEvent) -> Result<(), Error> {
-//!         self.0.fetch_add(1, Ordering::Relaxed);
-//!         broadcaster.deliver_local(&event);
-//!         Ok(())
-//!     }
-//! }
-//!
-//! # #[tokio::main(flavor = "current_thread")]
-//! # async fn main() -> Result<(), Error> {
-//! use futures_util::StreamExt;
-//! let transport = Arc::new(Counting::default());
-//! let broadcaster = SseBroadcaster::new().with_transport(transport.clone());
-//! let mut client = broadcaster.register().await;
-//! broadcaster.broadcast_message("hi".into()).await?;
-//! assert_eq!(transport.0.load(Ordering::Relaxed), 1);
-//! assert_eq!(client.next().await.unwrap()?, "data: hi\n\n");
-//! # Ok(())
-//! # }
-//! ```
+//! The broadcast seam: [`SseTransport`], [`LocalSseTransport`], [`EncodedEvent`].
 
 use std::fmt;
-
 use std::sync::Arc;
 
-use crate::{Error, ServerSentEvent, SseBroadcaster};
 use bytes::Bytes;
+
+use crate::{Error, ServerSentEvent, SseBroadcaster};
 
 /// An event encoded once: its wire bytes and its id (the history needs the id to resume).
 /// Cloning it shares the bytes.
@@ -112,8 +68,51 @@ impl EncodedEvent {
     }
 }
 
-/// Carries a broadcast to the broadcaster's clients, wherever they are connected; see the
-/// [module docs](self).
+/// The broadcast seam: every broadcast goes through an [`SseTransport`], so a later adapter
+/// (Redis pub/sub, say) can carry SSE broadcasts between server processes without a change to
+/// user code. The same shape as `armature-ws`'s `BroadcastTransport` for rooms.
+///
+/// [`SseBroadcaster::broadcast`](crate::SseBroadcaster::broadcast) (and its `_message`,
+/// `_event`, `_json` variants) encodes the event once into an [`EncodedEvent`] and hands it to
+/// the broadcaster's transport. The default, [`LocalSseTransport`], delivers it at once to the
+/// clients registered in this process with
+/// [`SseBroadcaster::deliver_local`](crate::SseBroadcaster::deliver_local). A multi-process
+/// adapter would publish the event's id and bytes ([`EncodedEvent::id`],
+/// [`EncodedEvent::bytes`]) on its bus and, on every process (this one included), rebuild it
+/// with [`EncodedEvent::from_parts`] and call `deliver_local` on its broadcaster.
+///
+/// `publish` is synchronous on purpose: a broadcast never waits. An adapter with a network
+/// behind it hands the event to its own bounded outbox and returns.
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+/// use armature_sse::{EncodedEvent, Error, SseBroadcaster, SseTransport};
+///
+/// /// Counts broadcasts, then delivers locally.
+/// #[derive(Debug, Default)]
+/// struct Counting(AtomicUsize);
+///
+/// impl SseTransport for Counting {
+///     fn publish(&self, broadcaster: &SseBroadcaster, event: EncodedEvent) -> Result<(), Error> {
+///         self.0.fetch_add(1, Ordering::Relaxed);
+///         broadcaster.deliver_local(&event);
+///         Ok(())
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Error> {
+/// use futures_util::StreamExt;
+/// let transport = Arc::new(Counting::default());
+/// let broadcaster = SseBroadcaster::new().with_transport(transport.clone());
+/// let mut client = broadcaster.register().await;
+/// broadcaster.broadcast_message("hi".into()).await?;
+/// assert_eq!(transport.0.load(Ordering::Relaxed), 1);
+/// assert_eq!(client.next().await.unwrap()?, "data: hi\n\n");
+/// # Ok(())
+/// # }
+/// ```
 ///
 /// The broadcaster calls `publish` outside its client lock. When the broadcaster numbers
 /// events itself ([`SseConfig::auto_ids`](crate::SseConfig::auto_ids)) it calls `publish` in

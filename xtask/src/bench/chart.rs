@@ -89,6 +89,20 @@ pub(crate) fn draw(results: &Results, path: &Path) -> Result<(), String> {
             .label_style(("sans-serif", 11))
             .draw()
             .map_err(|e| e.to_string())?;
+        // Servers with no figure (failed or skipped) get a note where their bar would be.
+        let absent: Vec<usize> = (0..servers.len())
+            .filter(|i| !bars.iter().any(|b| b.0 == *i))
+            .collect();
+        chart
+            .draw_series(absent.iter().map(|&i| {
+                let why = if servers[i].skipped.is_some() {
+                    "skipped"
+                } else {
+                    "no figure"
+                };
+                Text::new(why, (i as f64 + 0.2, top * 0.03), ("sans-serif", 11))
+            }))
+            .map_err(|e| e.to_string())?;
         chart
             .draw_series(bars.iter().map(|&(i, v)| {
                 let colour = COLOURS[i % COLOURS.len()];

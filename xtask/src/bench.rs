@@ -186,7 +186,7 @@ fn headline(sc: &Scenario, run: &Run) -> String {
                 }
             }
             if let Some(opened) = r.metrics.get("opened") {
-                parts.push(format!("opened {}", table::figure(*opened)));
+                parts.push(format!("opened {}", table::count(*opened)));
             }
             if !r.notes.is_empty() {
                 parts.push(format!("notes: {}", r.notes.join("; ")));

@@ -110,7 +110,7 @@ const FANOUT_ROWS: &[Row] = &[
 ];
 
 /// Every scenario of PROTOCOL.md.
-pub(crate) const SCENARIOS: [Scenario; 6] = [
+pub(crate) const SCENARIOS: [Scenario; 7] = [
     Scenario {
         id: "echo",
         label: "echo, 64 conns × 16 in flight",
@@ -223,6 +223,14 @@ pub(crate) const SCENARIOS: [Scenario; 6] = [
         full: &["idle-sse", "--connections", "10000", "--settle-ms", "2000"],
         quick: &["idle-sse", "--connections", "500", "--settle-ms", "300"],
         rows: &[row("kib_per_conn", "KiB per client", Better::Lower)],
+    },
+    Scenario {
+        id: "idle-ws-max",
+        label: "idle WebSockets, as many as open (of 50,000)",
+        full: &["idle-ws", "--connections", "50000", "--settle-ms", "2000"],
+        quick: &["idle-ws", "--connections", "1000", "--settle-ms", "300"],
+        // the cell shows "(N of 50 k opened)": the largest count the open-file limit allowed
+        rows: &[row("kib_per_conn", "KiB per connection", Better::Lower)],
     },
 ];
 

@@ -19,7 +19,8 @@ pub(crate) const USAGE: &str = "\
 usage: cargo xtask bench [--quick] [--servers a,b] [--scenarios x,y] [--runs N]
   --quick      small counts and short runs (a 1-2 minute smoke run); 1 run unless --runs
   --servers    any of: armature, tokio-tungstenite, axum, fastwebsockets, uws (default: all)
-  --scenarios  any of: echo, fanout-1k, fanout-10k, sse-1k, idle-ws, idle-sse (default: all)
+  --scenarios  any of: echo, fanout-1k, fanout-10k, sse-1k, idle-ws, idle-sse,
+               idle-ws-max (default: all)
   --runs N     runs per scenario and server, medians reported (default 3)
 writes target/bench-report/{results.json, report.md, chart.svg}";
 

@@ -26,6 +26,19 @@ pub(crate) fn figure(v: f64) -> String {
     }
 }
 
+/// A whole count with thousands separators: `19,964`.
+pub(crate) fn count(v: f64) -> String {
+    let digits = format!("{:.0}", v.max(0.0));
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// Ours against a peer, oriented so that above 1 means ours is better; `None` when either
 /// is missing, zero where it would divide, or the row has no ratio.
 pub(crate) fn ratio(better: Better, ours: Option<f64>, peer: Option<f64>) -> Option<f64> {
@@ -56,7 +69,7 @@ fn cell_text(results: &Results, server: &str, cell: Option<&Cell>, row: &Row) ->
         let opened = cell.median.get("opened").copied().unwrap_or(0.0);
         let wanted = cell.params.get("connections").copied().unwrap_or(0.0);
         if opened < wanted {
-            let _ = write!(text, " ({} of {} opened)", figure(opened), figure(wanted));
+            let _ = write!(text, " ({} of {} opened)", count(opened), count(wanted));
         }
     }
     text
@@ -185,6 +198,10 @@ mod tests {
         assert_eq!(figure(134.7), "135");
         assert_eq!(figure(12.34), "12.3");
         assert_eq!(figure(0.614), "0.61");
+        assert_eq!(count(19_964.0), "19,964");
+        assert_eq!(count(50_000.0), "50,000");
+        assert_eq!(count(999.0), "999");
+        assert_eq!(count(1_000_000.0), "1,000,000");
     }
 
     #[test]
@@ -254,7 +271,7 @@ mod tests {
             "{md}"
         );
         assert!(
-            md.contains("| 0.50 (9.0 k of 10 k opened) | failed | skipped | — | — |"),
+            md.contains("| 0.50 (9,000 of 10,000 opened) | failed | skipped | — | — |"),
             "{md}"
         );
         assert!(md.contains("- uWebSockets (Node): no node"), "{md}");

@@ -64,10 +64,7 @@ where
         headers
             .get(name)
             .and_then(|h: &header::HeaderValue| h.to_str().ok())
-            .is_some_and(|h| {
-                h.split([' ', ','])
-                    .any(|p| p.eq_ignore_ascii_case(token))
-            })
+            .is_some_and(|h| h.split([' ', ',']).any(|p| p.eq_ignore_ascii_case(token)))
     };
     let key = headers
         .get(header::SEC_WEBSOCKET_KEY)

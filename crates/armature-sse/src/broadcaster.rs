@@ -13,6 +13,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use crate::clients::{Clients, SseClient};
 use crate::config::{SlowClientPolicy, SseConfig};
 use crate::event::KEEP_ALIVE;
 use crate::history::{History, Resume};
@@ -76,14 +77,16 @@ pub const RESET_DATA: &str = "last-event-id not in history";
 /// # }
 /// ```
 pub struct SseBroadcaster {
-    hub: Arc<Hub>,
+    /// The registered clients, as the guide's cleanup snippet reaches them
+    /// (`broadcaster.clients.write().await.retain(..)`). Cleanup is automatic; see [`Clients`].
+    pub clients: Clients,
     transport: Arc<dyn SseTransport>,
 }
 
 /// What the clients' registrations point at.
 pub(crate) struct Hub {
     config: SseConfig,
-    state: Mutex<HubState>,
+    pub(crate) state: Mutex<HubState>,
     counters: Counters,
     /// The last automatic id; held while an auto-numbered event is published so ids reach
     /// clients in increasing order.
@@ -92,8 +95,8 @@ pub(crate) struct Hub {
     alive: watch::Sender<()>,
 }
 
-struct HubState {
-    clients: HashMap<u64, Arc<ClientQueue>>,
+pub(crate) struct HubState {
+    pub(crate) clients: HashMap<u64, SseClient>,
     next_client: u64,
     history: History,
 }
@@ -156,7 +159,7 @@ impl Default for SseBroadcaster {
 impl fmt::Debug for SseBroadcaster {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SseBroadcaster")
-            .field("config", &self.hub.config)
+            .field("config", &self.clients.hub.config)
             .field("stats", &self.stats())
             .field("transport", &self.transport)
             .finish()
@@ -174,17 +177,19 @@ impl SseBroadcaster {
     pub fn with_config(config: SseConfig) -> Self {
         let history = History::new(config.history_len, config.history_max_age);
         SseBroadcaster {
-            hub: Arc::new(Hub {
-                config,
-                state: Mutex::new(HubState {
-                    clients: HashMap::new(),
-                    next_client: 0,
-                    history,
+            clients: Clients {
+                hub: Arc::new(Hub {
+                    config,
+                    state: Mutex::new(HubState {
+                        clients: HashMap::new(),
+                        next_client: 0,
+                        history,
+                    }),
+                    counters: Counters::default(),
+                    last_auto_id: Mutex::new(0),
+                    alive: watch::Sender::new(()),
                 }),
-                counters: Counters::default(),
-                last_auto_id: Mutex::new(0),
-                alive: watch::Sender::new(()),
-            }),
+            },
             transport: Arc::new(LocalSseTransport),
         }
     }
@@ -198,7 +203,7 @@ impl SseBroadcaster {
 
     /// The settings this broadcaster runs with.
     pub fn config(&self) -> &SseConfig {
-        &self.hub.config
+        &self.clients.hub.config
     }
 
     /// Registers a new client that receives live events from now on.
@@ -213,8 +218,8 @@ impl SseBroadcaster {
         &self,
         last_event_id: Option<&str>,
     ) -> ReceiverStream<Result<String, Error>> {
-        let config = &self.hub.config;
-        let mut st = self.hub.state.lock();
+        let config = &self.clients.hub.config;
+        let mut st = self.clients.hub.state.lock();
         let initial = match last_event_id {
             None => VecDeque::new(),
             Some(id) => match st.history.since(id, Instant::now()) {
@@ -229,12 +234,17 @@ impl SseBroadcaster {
         ));
         let key = st.next_client;
         st.next_client += 1;
-        st.clients.insert(key, Arc::clone(&queue));
+        st.clients.insert(
+            key,
+            SseClient {
+                queue: Arc::clone(&queue),
+            },
+        );
         drop(st);
         ReceiverStream::new(
             queue,
             Some(Registration {
-                hub: Arc::downgrade(&self.hub),
+                hub: Arc::downgrade(&self.clients.hub),
                 key,
             }),
         )
@@ -256,8 +266,8 @@ impl SseBroadcaster {
     /// # Errors
     /// As [`broadcast`](Self::broadcast).
     pub fn broadcast_now(&self, event: &ServerSentEvent) -> Result<(), Error> {
-        if self.hub.config.auto_ids && event.id.is_none() {
-            let mut last = self.hub.last_auto_id.lock();
+        if self.clients.hub.config.auto_ids && event.id.is_none() {
+            let mut last = self.clients.hub.last_auto_id.lock();
             let id = *last + 1;
             let bytes = event.encode_with_id(Some(id))?;
             *last = id;
@@ -299,18 +309,22 @@ impl SseBroadcaster {
     /// history); what [`LocalSseTransport`] does, and what a multi-process transport calls
     /// when an event arrives from its bus.
     pub fn deliver_local(&self, event: &EncodedEvent) {
-        let mut st = self.hub.state.lock();
-        self.hub.deliver(&mut st, event.bytes(), event.id(), true);
+        let mut st = self.clients.hub.state.lock();
+        self.clients
+            .hub
+            .deliver(&mut st, event.bytes(), event.id(), true);
     }
 
     /// Sends one keep-alive comment to every client now (not kept in history, not published
     /// through the transport: each process keeps its own clients alive).
     pub fn send_keep_alive(&self) {
-        let mut st = self.hub.state.lock();
-        self.hub
+        let mut st = self.clients.hub.state.lock();
+        self.clients
+            .hub
             .deliver(&mut st, &Bytes::from_static(KEEP_ALIVE), None, false);
         drop(st);
-        self.hub
+        self.clients
+            .hub
             .counters
             .keep_alives
             .fetch_add(1, Ordering::Relaxed);
@@ -321,7 +335,7 @@ impl SseBroadcaster {
     /// as soon as the broadcaster is dropped. Needs a tokio runtime.
     pub fn start_keep_alive(self: Arc<Self>, interval: Duration) -> JoinHandle<()> {
         let weak = Arc::downgrade(&self);
-        let mut alive = self.hub.alive.subscribe();
+        let mut alive = self.clients.hub.alive.subscribe();
         drop(self);
         tokio::spawn(async move {
             let period = interval.max(Duration::from_millis(1));
@@ -343,16 +357,16 @@ impl SseBroadcaster {
 
     /// The number of clients registered now. Disconnected clients are already gone.
     pub async fn client_count(&self) -> usize {
-        self.hub.state.lock().clients.len()
+        self.clients.hub.client_count()
     }
 
     /// The broadcaster's counters.
     pub fn stats(&self) -> SseStats {
         let (clients, history_len) = {
-            let st = self.hub.state.lock();
+            let st = self.clients.hub.state.lock();
             (st.clients.len(), st.history.len())
         };
-        let c = &self.hub.counters;
+        let c = &self.clients.hub.counters;
         SseStats {
             clients,
             events: c.events.load(Ordering::Relaxed),
@@ -367,6 +381,10 @@ impl SseBroadcaster {
 }
 
 impl Hub {
+    pub(crate) fn client_count(&self) -> usize {
+        self.state.lock().clients.len()
+    }
+
     /// Queues `bytes` for every client (and the history when `remember`), applying the
     /// slow-client policy. Called with the state locked: a client registers either before
     /// (it gets the event live) or after (it finds it in the history), never both or neither.
@@ -379,8 +397,8 @@ impl Hub {
         let mut skipped = 0u64;
         let mut slow: Vec<u64> = Vec::new();
         let mut gone: Vec<u64> = Vec::new();
-        for (key, queue) in &st.clients {
-            match queue.push(bytes.clone()) {
+        for (key, client) in &st.clients {
+            match client.queue.push(bytes.clone()) {
                 Push::Queued => delivered += 1,
                 Push::Full => match self.config.slow_client_policy {
                     SlowClientPolicy::Disconnect => slow.push(*key),
@@ -391,8 +409,8 @@ impl Hub {
             }
         }
         for key in &slow {
-            if let Some(queue) = st.clients.remove(key) {
-                queue.close(Closed::Overflow);
+            if let Some(client) = st.clients.remove(key) {
+                client.queue.close(Closed::Overflow);
             }
         }
         for key in &gone {
@@ -411,8 +429,8 @@ impl Hub {
 impl Drop for Hub {
     fn drop(&mut self) {
         // The broadcaster is gone: let every client drain what it has, then end.
-        for queue in self.state.get_mut().clients.values() {
-            queue.close(Closed::Finished);
+        for client in self.state.get_mut().clients.values() {
+            client.queue.close(Closed::Finished);
         }
     }
 }

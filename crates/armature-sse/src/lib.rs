@@ -46,6 +46,7 @@
 )]
 
 mod broadcaster;
+mod clients;
 mod config;
 mod event;
 mod history;
@@ -57,6 +58,7 @@ mod transport;
 
 pub use armature_realtime_error::{Error, Result};
 pub use broadcaster::{RESET_DATA, RESET_EVENT, SseBroadcaster, SseStats};
+pub use clients::{Clients, ClientsWrite, SseClient};
 pub use config::{SlowClientPolicy, SseConfig};
 pub use event::{KEEP_ALIVE, ServerSentEvent, encode_comment};
 pub use http::{LAST_EVENT_ID, X_ACCEL_BUFFERING, last_event_id, sse_response};

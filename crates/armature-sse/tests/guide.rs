@@ -205,6 +205,43 @@ async fn best_practices_snippets() {
         ..Default::default()
     };
     assert_eq!(&event.encode().unwrap()[..], b"retry: 5000\n\n");
+
+    // 4. Clean Up Disconnected Clients (the library already did: this finds nothing left)
+    let broadcaster = Arc::new(SseBroadcaster::new());
+    let kept = broadcaster.register().await;
+    let gone = broadcaster.register().await;
+    drop(gone);
+    assert_eq!(broadcaster.client_count().await, 1);
+    {
+        // Remove closed connections periodically
+        let mut clients = broadcaster.clients.write().await;
+        clients.retain(|tx| !tx.is_closed());
+    }
+    assert_eq!(broadcaster.client_count().await, 1);
+    assert!(!kept.is_closed());
+}
+
+#[tokio::test]
+async fn retain_removes_clients_by_a_rule_of_ones_own() {
+    let broadcaster = SseBroadcaster::new();
+    let mut backlogged = broadcaster.register().await;
+    broadcaster.broadcast_message("one".into()).await.unwrap();
+    let mut fresh = broadcaster.register().await;
+    broadcaster.broadcast_message("two".into()).await.unwrap();
+    // Drop every client with more than one event waiting.
+    broadcaster
+        .clients
+        .write()
+        .await
+        .retain(|c| c.queued() <= 1);
+    assert_eq!(broadcaster.clients.len(), 1);
+    broadcaster.broadcast_message("three".into()).await.unwrap();
+    // The removed client gets what was queued, then its stream ends.
+    assert_eq!(backlogged.next().await.unwrap().unwrap(), "data: one\n\n");
+    assert_eq!(backlogged.next().await.unwrap().unwrap(), "data: two\n\n");
+    assert!(backlogged.next().await.is_none());
+    assert_eq!(fresh.next().await.unwrap().unwrap(), "data: two\n\n");
+    assert_eq!(fresh.next().await.unwrap().unwrap(), "data: three\n\n");
 }
 
 #[tokio::test]

@@ -55,7 +55,12 @@ pub struct WebSocketConfig {
     pub(crate) shutdown_timeout: Duration,
     pub(crate) read_chunk: usize,
     pub(crate) node_id: Option<String>,
+    pub(crate) header_read_timeout: Option<Duration>,
+    pub(crate) max_request_head_bytes: usize,
 }
+
+/// The smallest request-head bound hyper accepts (its minimum read buffer).
+const MIN_REQUEST_HEAD_BYTES: usize = 8192;
 
 impl Default for WebSocketConfig {
     fn default() -> Self {
@@ -72,6 +77,8 @@ impl Default for WebSocketConfig {
             shutdown_timeout: Duration::from_secs(10),
             read_chunk: 4096,
             node_id: None,
+            header_read_timeout: Some(Duration::from_secs(30)),
+            max_request_head_bytes: 64 * 1024,
         }
     }
 }
@@ -162,6 +169,35 @@ impl WebSocketConfig {
         self
     }
 
+    /// How long [`serve`](crate::serve) waits for a complete HTTP request head (request line
+    /// and headers) on a new or kept-alive connection; a client that has not finished by then
+    /// is disconnected without a response. A client that trickles a valid upgrade request
+    /// and finishes in time is served. `None` waits forever (not recommended on a public
+    /// port). Default: 30 seconds.
+    pub fn header_read_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.header_read_timeout = timeout;
+        self
+    }
+
+    /// Largest HTTP request head (request line and headers) [`serve`](crate::serve) reads; a
+    /// bigger one, or one with more than 100 headers, is answered
+    /// `431 Request Header Fields Too Large` and the connection is closed. Values under
+    /// 8 KiB (hyper's minimum) count as 8 KiB. Default: 64 KiB.
+    pub fn max_request_head_bytes(mut self, bytes: usize) -> Self {
+        self.max_request_head_bytes = bytes.max(MIN_REQUEST_HEAD_BYTES);
+        self
+    }
+
+    /// The request-head read timeout of [`serve`](crate::serve).
+    pub fn get_header_read_timeout(&self) -> Option<Duration> {
+        self.header_read_timeout
+    }
+
+    /// The request-head size bound of [`serve`](crate::serve).
+    pub fn get_max_request_head_bytes(&self) -> usize {
+        self.max_request_head_bytes
+    }
+
     /// The maximum frame size.
     pub fn get_max_frame_size(&self) -> usize {
         self.max_frame_size
@@ -214,12 +250,20 @@ mod tests {
         assert_eq!(c.pong_timeout, Duration::from_secs(10));
         assert_eq!(c.idle_timeout, None);
         assert_eq!(c.max_connections, 100_000);
+        assert_eq!(c.header_read_timeout, Some(Duration::from_secs(30)));
+        assert_eq!(c.max_request_head_bytes, 64 * 1024);
     }
 
     #[test]
     fn setters_chain() {
-        let c = WebSocketConfig::default().max_queue_bytes(10).read_chunk(1);
+        let c = WebSocketConfig::default()
+            .max_queue_bytes(10)
+            .read_chunk(1)
+            .max_request_head_bytes(100)
+            .header_read_timeout(None);
         assert_eq!(c.get_max_queue_bytes(), 10);
+        assert_eq!(c.get_max_request_head_bytes(), 8192);
+        assert_eq!(c.get_header_read_timeout(), None);
         assert_eq!(c.read_chunk, 64);
     }
 }

@@ -183,7 +183,17 @@ impl Conn {
                     return Poll::Ready(None);
                 }
                 _ if self.phase == Phase::Finishing => return Poll::Pending,
-                _ => {}
+                Poll::Pending => {
+                    // The client is not reading what we send: stop reading from it until it
+                    // does. Without this, a client flooding pings without reading the pongs
+                    // would grow the outbox without bound; with it, what the server holds
+                    // for it is at most one read chunk of answers, and the kernel's buffers
+                    // push back on the client (the heartbeat ends the connection if it
+                    // never reads again).
+                    self.release_rbuf_if_empty();
+                    return Poll::Pending;
+                }
+                Poll::Ready(Ok(())) => {}
             }
             match self
                 .io

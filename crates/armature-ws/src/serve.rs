@@ -12,7 +12,7 @@ use http_body::Body;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -29,6 +29,12 @@ use crate::hub::Hub;
 /// finish the request in flight and close; every WebSocket of the hub gets a close frame
 /// with code 1001 behind what is already queued for it; serve waits up to the hub's
 /// `shutdown_timeout` for the close handshakes, drops what is left, and returns.
+///
+/// Hostile HTTP clients get the hub config's answers: a request head not complete within
+/// [`header_read_timeout`](crate::WebSocketConfig::header_read_timeout) (30 s by default)
+/// closes the connection; one larger than
+/// [`max_request_head_bytes`](crate::WebSocketConfig::max_request_head_bytes) (64 KiB) is
+/// answered `431`.
 ///
 /// `TCP_NODELAY` is set on accepted sockets. Errors accepting a connection (such as running
 /// out of file descriptors) are retried after a short pause; the only error returned is from
@@ -47,6 +53,10 @@ where
     B::Error: Into<Box<dyn StdError + Send + Sync>>,
 {
     listener.local_addr()?;
+    let mut http = http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(hub.config().header_read_timeout)
+        .max_buf_size(hub.config().max_request_head_bytes);
     let (stop_tx, stop_rx) = watch::channel(false);
     let accept = async {
         loop {
@@ -61,13 +71,14 @@ where
             let hub = hub.clone();
             let service = service.clone();
             let mut stop = stop_rx.clone();
+            let http = http.clone();
             tokio::spawn(async move {
                 let svc = service_fn(move |mut req: Request<Incoming>| {
                     req.extensions_mut().insert(hub.clone());
                     let fut = service(req);
                     async move { Ok::<_, Infallible>(fut.await) }
                 });
-                let conn = http1::Builder::new()
+                let conn = http
                     .serve_connection(TokioIo::new(stream), svc)
                     .with_upgrades();
                 tokio::pin!(conn);

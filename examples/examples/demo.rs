@@ -287,9 +287,7 @@ async fn main() -> Result<(), Error> {
         server.local_addr().port()
     );
     server
-        .run_until(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
+        .run_until(armature_realtime::app::stop_signal())
         .await
 }
 

@@ -81,7 +81,7 @@ pub fn controller(args: TokenStream, input: TokenStream) -> TokenStream {
         Ok(Item::Struct(item)) => {
             let mut errors = Errors::default();
             let prefix = match attr::path_literal(args, "controller", Span::call_site())
-                .and_then(|lit| valid::path(&lit).map(|_| lit))
+                .and_then(|lit| valid::prefix(&lit).map(|()| lit))
             {
                 Ok(lit) => Some(lit),
                 Err(e) => {

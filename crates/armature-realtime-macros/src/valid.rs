@@ -68,6 +68,21 @@ pub(crate) fn path(lit: &LitStr) -> syn::Result<Vec<Seg>> {
     Ok(segs)
 }
 
+/// Checks a controller prefix: a well-formed path without parameters (they would have no
+/// argument to go to).
+pub(crate) fn prefix(lit: &LitStr) -> syn::Result<()> {
+    if path(lit)?.iter().any(|s| !matches!(s, Seg::Static(_))) {
+        return Err(syn::Error::new(
+            lit.span(),
+            format!(
+                "a controller prefix cannot hold parameters (`{}`): put them in the route paths",
+                lit.value()
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Two paths match the same requests (names of parameters aside).
 fn same_shape(a: &[Seg], b: &[Seg]) -> bool {
     a.len() == b.len()

@@ -170,17 +170,14 @@ impl App {
         Server::bind(service, addr).await
     }
 
-    /// Builds, binds and serves until Ctrl-C, then shuts down gracefully.
+    /// Builds, binds and serves until Ctrl-C (or, on Unix, `SIGTERM`), then shuts down
+    /// gracefully.
     ///
     /// # Errors
     /// See [`App::bind`].
     pub async fn serve(self, addr: impl tokio::net::ToSocketAddrs) -> Result<(), Error> {
         let server = self.bind(addr).await?;
-        server
-            .run_until(async {
-                let _ = tokio::signal::ctrl_c().await;
-            })
-            .await
+        server.run_until(stop_signal()).await
     }
 }
 
@@ -278,4 +275,20 @@ impl AppService {
     pub async fn bind(self, addr: impl tokio::net::ToSocketAddrs) -> Result<Server, Error> {
         Server::bind(self, addr).await
     }
+}
+
+/// Completes on Ctrl-C (`SIGINT`) or, on Unix, `SIGTERM`.
+pub async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }

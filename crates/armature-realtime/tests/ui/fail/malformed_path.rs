@@ -3,6 +3,9 @@ use armature_realtime::prelude::*;
 #[controller("ws")]
 struct Bad;
 
+#[controller("/rooms/:id")]
+struct WithParam;
+
 #[controller("/ok")]
 struct C;
 

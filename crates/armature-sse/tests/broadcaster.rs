@@ -51,6 +51,19 @@ async fn a_broadcast_is_encoded_once_and_shared() {
 }
 
 #[tokio::test]
+async fn http_bodies_carry_the_shared_bytes_without_a_copy() {
+    use http_body_util::BodyExt;
+    let b = SseBroadcaster::new();
+    let mut one = b.register().await;
+    let mut two = b.register().await.into_bytes();
+    b.broadcast_message("shared".into()).await.unwrap();
+    let f1 = one.frame().await.unwrap().unwrap().into_data().unwrap();
+    let f2 = two.frame().await.unwrap().unwrap().into_data().unwrap();
+    assert_eq!(&f1[..], b"data: shared\n\n");
+    assert_eq!(f1.as_ptr(), f2.as_ptr());
+}
+
+#[tokio::test]
 async fn dropped_clients_leave_at_once() {
     let b = SseBroadcaster::new();
     let s1 = b.register().await;

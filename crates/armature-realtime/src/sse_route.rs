@@ -4,6 +4,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::Stream;
@@ -13,7 +14,7 @@ use http_body::{Frame, SizeHint};
 use crate::Error;
 use crate::body::{Body, error_response};
 use crate::shutdown::ShutdownSignal;
-use crate::sse::{ReceiverStream, ServerSentEvent, sse_response};
+use crate::sse::{KEEP_ALIVE, ReceiverStream, ServerSentEvent, sse_response};
 
 /// A value an `#[sse]` handler can return: it becomes a `text/event-stream` response.
 ///
@@ -93,12 +94,23 @@ impl<E: Into<Error>> IntoEvent for Result<ServerSentEvent, E> {
 #[derive(Debug)]
 pub struct EventStream<S> {
     stream: S,
+    keep_alive: Option<Duration>,
 }
 
 impl<S> EventStream<S> {
     /// Wraps `stream`.
     pub fn new(stream: S) -> Self {
-        Self { stream }
+        Self {
+            stream,
+            keep_alive: None,
+        }
+    }
+
+    /// Sends a `: keep-alive` comment whenever `interval` passes without an event, so
+    /// proxies do not close a quiet stream. Off by default.
+    pub fn keep_alive(mut self, interval: Duration) -> Self {
+        self.keep_alive = Some(interval);
+        self
     }
 }
 
@@ -114,7 +126,46 @@ where
                 .and_then(|event| event.encode())
                 .map(Frame::data)
         });
-        sse_response(crate::body::boxed(http_body_util::StreamBody::new(frames)))
+        let body = KeepAlive {
+            frames: Box::pin(frames),
+            timer: self
+                .keep_alive
+                .map(|every| (every, Box::pin(tokio::time::sleep(every)))),
+        };
+        sse_response(crate::body::boxed(body))
+    }
+}
+
+type FrameStream = Pin<Box<dyn Stream<Item = Result<Frame<Bytes>, Error>> + Send>>;
+
+/// The body of an [`EventStream`]: its frames, with a keep-alive comment after each quiet
+/// interval when one is set.
+struct KeepAlive {
+    frames: FrameStream,
+    timer: Option<(Duration, Pin<Box<tokio::time::Sleep>>)>,
+}
+
+impl http_body::Body for KeepAlive {
+    type Data = Bytes;
+    type Error = Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
+        if let Poll::Ready(item) = self.frames.as_mut().poll_next(cx) {
+            if let Some((every, sleep)) = &mut self.timer {
+                sleep.as_mut().reset(tokio::time::Instant::now() + *every);
+            }
+            return Poll::Ready(item);
+        }
+        if let Some((every, sleep)) = &mut self.timer
+            && sleep.as_mut().poll(cx).is_ready()
+        {
+            sleep.as_mut().reset(tokio::time::Instant::now() + *every);
+            return Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(KEEP_ALIVE)))));
+        }
+        Poll::Pending
     }
 }
 
@@ -193,4 +244,50 @@ pub fn sse_response_until(signal: ShutdownSignal, value: impl IntoSse) -> Respon
             stopped: false,
         })
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+
+    #[tokio::test(start_paused = true)]
+    async fn keep_alive_fills_quiet_intervals_only() {
+        let events = futures_util::stream::unfold(0u32, |n| async move {
+            // Two quick events, then a long silence, then one more.
+            let wait = if n == 2 { 35 } else { 1 };
+            tokio::time::sleep(Duration::from_secs(wait)).await;
+            (n < 3).then(|| (ServerSentEvent::new(n.to_string()), n + 1))
+        });
+        let response = EventStream::new(events)
+            .keep_alive(Duration::from_secs(15))
+            .into_sse();
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(
+            body,
+            "data: 0\n\ndata: 1\n\n: keep-alive\n\n: keep-alive\n\ndata: 2\n\n"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_bad_event_ends_the_stream_with_an_error() {
+        let events = futures_util::stream::iter([
+            ServerSentEvent::new("ok".into()),
+            ServerSentEvent::new("x".into()).id("bad\nid"),
+        ]);
+        let mut body = EventStream::new(events).into_sse().into_body();
+        let first = body.frame().await.unwrap().unwrap();
+        assert_eq!(first.into_data().unwrap(), "data: ok\n\n");
+        assert!(body.frame().await.unwrap().unwrap_err().is_validation());
+    }
+
+    #[tokio::test]
+    async fn errors_refuse_with_their_status() {
+        let refused: Result<EventStream<futures_util::stream::Empty<ServerSentEvent>>, Error> =
+            Err(Error::Http {
+                status: 401,
+                reason: "no".into(),
+            });
+        assert_eq!(refused.into_sse().status(), 401);
+    }
 }

@@ -77,8 +77,9 @@ impl Meter {
     }
 
     /// Adds `loadgen_cpu_share` and `server_cpu_share` (CPU seconds ÷ wall seconds since
-    /// the start; 1.0 is one core kept busy) to `report`.
-    pub fn finish(&self, report: &mut Report) {
+    /// the start; 1.0 is one core kept busy) and `server_cpu_s` to `report`; returns the
+    /// server's CPU seconds when known. `/proc` counts in 10 ms ticks.
+    pub fn finish(&self, report: &mut Report) -> Option<f64> {
         let wall = self.started.elapsed().as_secs_f64().max(1e-9);
         if let Ok(now) = own_cpu_time() {
             report.metric(
@@ -86,16 +87,20 @@ impl Meter {
                 (now - self.own_cpu).as_secs_f64() / wall,
             );
         }
-        if let (Some(pid), Some(before)) = (self.server_pid, self.server_cpu) {
-            if let Ok(now) = process_cpu_time(pid) {
-                report.metric(
-                    "server_cpu_share",
-                    now.saturating_sub(before).as_secs_f64() / wall,
-                );
-            }
-        }
         report.metric("measured_s", wall);
+        let before = self.server_cpu?;
+        let now = process_cpu_time(self.server_pid?).ok()?;
+        let cpu = now.saturating_sub(before).as_secs_f64();
+        report.metric("server_cpu_share", cpu / wall);
+        report.metric("server_cpu_s", cpu);
+        Some(cpu)
     }
+}
+
+/// `count ÷ cpu_seconds` when at least 0.1 s of CPU was counted (ten `/proc` ticks), so a
+/// rate per CPU-second is never read from one or two ticks.
+pub fn per_cpu_second(count: f64, cpu_seconds: Option<f64>) -> Option<f64> {
+    cpu_seconds.filter(|&c| c >= 0.1).map(|c| count / c)
 }
 
 /// What [`open_many`] managed.
@@ -161,4 +166,35 @@ where
         }
     }
     opened
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rate_per_cpu_second_needs_enough_ticks() {
+        assert_eq!(per_cpu_second(1_000.0, Some(0.5)), Some(2_000.0));
+        assert_eq!(per_cpu_second(1_000.0, Some(0.09)), None);
+        assert_eq!(per_cpu_second(1_000.0, None), None);
+    }
+
+    #[test]
+    fn meter_reports_shares_and_server_cpu() {
+        let meter = Meter::start(Some(std::process::id()));
+        let mut report = Report::new("x");
+        let cpu = meter.finish(&mut report);
+        assert!(cpu.is_some());
+        for k in [
+            "loadgen_cpu_share",
+            "server_cpu_share",
+            "server_cpu_s",
+            "measured_s",
+        ] {
+            assert!(report.metrics.contains_key(k), "{k}");
+        }
+        let mut report = Report::new("y");
+        assert_eq!(Meter::start(None).finish(&mut report), None);
+        assert!(!report.metrics.contains_key("server_cpu_share"));
+    }
 }

@@ -7,7 +7,7 @@
 use std::io;
 use std::time::{Duration, Instant};
 
-use super::common::{Meter, Report, Target, open_many};
+use super::common::{Meter, Report, Target, open_many, per_cpu_second};
 use super::payload::{self, Clock, Stamp};
 use super::stats::Samples;
 use super::wire::{OP_BINARY, OP_CLOSE, OP_TEXT};
@@ -82,11 +82,14 @@ pub async fn run(target: &Target, cfg: &EchoConfig) -> io::Result<Report> {
             report.notes.push(e);
         }
     }
-    meter.finish(&mut report);
+    let server_cpu = meter.finish(&mut report);
     report.metric(
         "round_trips_per_s",
         total.round_trips as f64 / cfg.duration.as_secs_f64(),
     );
+    if let Some(r) = per_cpu_second(total.round_trips as f64, server_cpu) {
+        report.metric("round_trips_per_cpu_s", r);
+    }
     report.metric("round_trips", total.round_trips as f64);
     report.metric("errors", (total.out_of_order + total.bad_payloads) as f64);
     if let Some(s) = total.samples.summary() {

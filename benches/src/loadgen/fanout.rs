@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{Notify, watch};
 
-use super::common::{Meter, Report, Target, open_many};
+use super::common::{Meter, Report, Target, open_many, per_cpu_second};
 use super::delivery::{Ledger, Recorded, Totals};
 use super::payload::{self, Clock, Stamp, WARMUP_BASE};
 use super::sse_client::{Publisher, SseConn};
@@ -310,7 +310,10 @@ pub async fn run(target: &Target, cfg: &FanoutConfig) -> io::Result<Report> {
             _ => totals.add_lost(sent),
         }
     }
-    meter.finish(&mut report);
+    let server_cpu = meter.finish(&mut report);
+    if let Some(r) = per_cpu_second(totals.delivered as f64, server_cpu) {
+        report.metric("deliveries_per_cpu_s", r);
+    }
     let elapsed = last.duration_since(start).as_secs_f64().max(1e-9);
     report.metric("messages_sent", sent as f64);
     report.metric("deliveries", totals.delivered as f64);

@@ -105,6 +105,11 @@ const fn row(metric: &'static str, label: &'static str, better: Better) -> Row {
 
 const FANOUT_ROWS: &[Row] = &[
     row("deliveries_per_s", "deliveries/s", Better::Higher),
+    row(
+        "deliveries_per_cpu_s",
+        "deliveries per server CPU-second",
+        Better::Higher,
+    ),
     row("p99_us", "p99 latency µs", Better::Lower),
     row("missing", "missing deliveries", Better::Zero),
 ];
@@ -138,6 +143,11 @@ pub(crate) const SCENARIOS: [Scenario; 7] = [
         ],
         rows: &[
             row("round_trips_per_s", "round trips/s", Better::Higher),
+            row(
+                "round_trips_per_cpu_s",
+                "round trips per server CPU-second",
+                Better::Higher,
+            ),
             row("p99_us", "p99 latency µs", Better::Lower),
         ],
     },

@@ -43,8 +43,17 @@ use crate::ws::{WebSocket, WebSocketUpgrade};
 /// ```
 #[derive(Debug)]
 pub struct PendingUpgrade {
-    accept: Option<oneshot::Sender<oneshot::Sender<WebSocket>>>,
+    accept: Option<oneshot::Sender<Accept>>,
     requested_protocols: Vec<String>,
+    protocols: Vec<String>,
+}
+
+/// What the handler sends when it accepts: where to deliver the socket, and the
+/// subprotocols it speaks.
+#[derive(Debug)]
+struct Accept {
+    socket: oneshot::Sender<WebSocket>,
+    protocols: Vec<String>,
 }
 
 impl PendingUpgrade {
@@ -58,7 +67,12 @@ impl PendingUpgrade {
         let Some(accept) = self.accept.take() else {
             return Err(Error::Closed);
         };
-        accept.send(socket_tx).map_err(|_| Error::Closed)?;
+        accept
+            .send(Accept {
+                socket: socket_tx,
+                protocols: std::mem::take(&mut self.protocols),
+            })
+            .map_err(|_| Error::Closed)?;
         socket_rx.await.map_err(|_| Error::Http {
             status: 503,
             reason: "the upgrade did not complete (connection limit, shutdown, or the client left)"
@@ -69,6 +83,17 @@ impl PendingUpgrade {
     /// The subprotocols the client asked for (`Sec-WebSocket-Protocol`), in its order.
     pub fn requested_protocols(&self) -> &[String] {
         &self.requested_protocols
+    }
+
+    /// The subprotocols this endpoint speaks; on [`accept`](Self::accept) the first of the
+    /// client's list found here is agreed (and reported by `WebSocket::protocol`).
+    pub fn protocols<I, S>(mut self, supported: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.protocols = supported.into_iter().map(Into::into).collect();
+        self
     }
 }
 
@@ -92,8 +117,9 @@ impl<E: Into<Error>> HandlerOutcome for Result<(), E> {
 }
 
 /// Serves a WebSocket route: checks the upgrade request (`400`/`426` when it is not one),
-/// runs `handler` on a task with the [`PendingUpgrade`] and the request head, and answers with the `101` when the
-/// handler accepts, or with the handler's error status when it returns before accepting.
+/// runs `handler` on a task with the [`PendingUpgrade`] and the request head, and answers
+/// with the `101` when the handler accepts, or with the handler's error status when it
+/// returns before accepting.
 pub async fn websocket<F, Fut>(mut head: RequestHead, handler: F) -> Response<Body>
 where
     F: FnOnce(PendingUpgrade, RequestHead) -> Fut + Send + 'static,
@@ -113,14 +139,17 @@ where
     let pending = PendingUpgrade {
         accept: Some(accept_tx),
         requested_protocols: upgrade.requested_protocols().to_vec(),
+        protocols: Vec::new(),
     };
     let mut task = tokio::spawn(handler(pending, head));
     tokio::select! {
         accepted = accept_rx => match accepted {
-            Ok(socket_tx) => from_full(upgrade.on_upgrade(move |socket| async move {
-                // The handler's task owns the socket from here on.
-                let _ = socket_tx.send(socket);
-            })),
+            Ok(Accept { socket: socket_tx, protocols }) => {
+                from_full(upgrade.protocols(protocols).on_upgrade(move |socket| async move {
+                    // The handler's task owns the socket from here on.
+                    let _ = socket_tx.send(socket);
+                }))
+            }
             // The handler dropped the pending upgrade: it returned (or gave up).
             Err(_) => refused(task.await),
         },

@@ -97,8 +97,9 @@ impl ChatController {
                 reason: "missing or bad token".into(),
             });
         }
-        let mut socket = upgrade.accept().await?;
-        socket.send_text("welcome").await
+        let mut socket = upgrade.protocols(["chat.v2", "chat.v1"]).accept().await?;
+        let protocol = socket.protocol().unwrap_or("none").to_owned();
+        socket.send_text(format!("welcome ({protocol})")).await
     }
 }
 
@@ -279,8 +280,13 @@ async fn refusal_before_upgrade_and_bad_requests() {
         .unwrap();
     req.headers_mut()
         .insert("authorization", "Bearer sesame".parse().unwrap());
-    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
-    assert_eq!(next_text(&mut ws).await, "welcome");
+    req.headers_mut().insert(
+        "sec-websocket-protocol",
+        "chat.v1, chat.v3".parse().unwrap(),
+    );
+    let (mut ws, response) = tokio_tungstenite::connect_async(req).await.unwrap();
+    assert_eq!(response.headers()["sec-websocket-protocol"], "chat.v1");
+    assert_eq!(next_text(&mut ws).await, "welcome (chat.v1)");
 
     // A plain GET on a WebSocket route is not an upgrade: 400 from the handshake check.
     assert_eq!(get(addr, "/ws/chat/x").await.0, 400);

@@ -268,11 +268,17 @@ impl SseBroadcaster {
     pub fn broadcast_now(&self, event: &ServerSentEvent) -> Result<(), Error> {
         if self.clients.hub.config.auto_ids && event.id.is_none() {
             let mut last = self.clients.hub.last_auto_id.lock();
-            let id = *last + 1;
-            let bytes = event.encode_with_id(Some(id))?;
-            *last = id;
-            let encoded = EncodedEvent::new(Some(Arc::from(id.to_string())), bytes);
-            self.transport.publish(self, encoded)
+            let n = *last + 1;
+            let id: Arc<str> = match &self.clients.hub.config.auto_id_prefix {
+                Some(prefix) if !prefix.contains(['\r', '\n', '\0']) => {
+                    Arc::from(format!("{prefix}{n}"))
+                }
+                _ => Arc::from(n.to_string()),
+            };
+            let bytes = event.encode_with_id(Some(&id))?;
+            *last = n;
+            self.transport
+                .publish(self, EncodedEvent::new(Some(id), bytes))
         } else {
             self.transport
                 .publish(self, EncodedEvent::from_event(event)?)

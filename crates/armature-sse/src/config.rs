@@ -56,6 +56,13 @@ pub struct SseConfig {
     /// Number events that have no id of their own `1, 2, 3, ...` (in broadcast order), so a
     /// client can resume. Default: `false`.
     pub auto_ids: bool,
+    /// Written before each automatic id (`"node-a-"` gives `node-a-1`, `node-a-2`, ...).
+    /// The numbers count per broadcaster, so when a multi-process
+    /// [`SseTransport`](crate::SseTransport) shares events between processes, give each
+    /// process its own prefix: ids then stay unique and a client can resume on any process
+    /// that has the event in its history. Default: none. Must not contain a line break or NUL
+    /// (such a prefix is ignored).
+    pub auto_id_prefix: Option<String>,
 }
 
 impl Default for SseConfig {
@@ -67,6 +74,7 @@ impl Default for SseConfig {
             history_len: 0,
             history_max_age: None,
             auto_ids: false,
+            auto_id_prefix: None,
         }
     }
 }
@@ -105,6 +113,14 @@ impl SseConfig {
     /// Sets [`auto_ids`](Self::auto_ids).
     pub fn auto_ids(mut self, on: bool) -> Self {
         self.auto_ids = on;
+        self
+    }
+
+    /// Turns [`auto_ids`](Self::auto_ids) on with the [`auto_id_prefix`](Self::auto_id_prefix)
+    /// `prefix`.
+    pub fn auto_id_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.auto_ids = true;
+        self.auto_id_prefix = Some(prefix.into());
         self
     }
 }

@@ -161,13 +161,13 @@ impl ServerSentEvent {
 
     /// Encodes the event, writing `id` instead of `self.id` when `self.id` is `None` (used by
     /// a broadcaster that numbers events itself).
-    pub(crate) fn encode_with_id(&self, auto_id: Option<u64>) -> Result<Bytes, Error> {
+    pub(crate) fn encode_with_id(&self, auto_id: Option<&str>) -> Result<Bytes, Error> {
         self.validate()?;
         let mut buf = BytesMut::with_capacity(self.encoded_len_hint());
         if let Some(id) = &self.id {
             put_field(&mut buf, b"id", id.as_bytes());
-        } else if let Some(n) = auto_id {
-            put_field(&mut buf, b"id", n.to_string().as_bytes());
+        } else if let Some(id) = auto_id {
+            put_field(&mut buf, b"id", id.as_bytes());
         }
         if let Some(event) = &self.event {
             put_field(&mut buf, b"event", event.as_bytes());
@@ -366,12 +366,12 @@ mod tests {
     fn auto_id_is_used_only_without_an_own_id() {
         let e = ServerSentEvent::new("x".into());
         assert_eq!(
-            &e.encode_with_id(Some(42)).unwrap()[..],
+            &e.encode_with_id(Some("42")).unwrap()[..],
             b"id: 42\ndata: x\n\n"
         );
         let e = e.id("own");
         assert_eq!(
-            &e.encode_with_id(Some(42)).unwrap()[..],
+            &e.encode_with_id(Some("42")).unwrap()[..],
             b"id: own\ndata: x\n\n"
         );
     }

@@ -180,6 +180,18 @@ async fn auto_ids_count_up() {
 }
 
 #[tokio::test]
+async fn auto_id_prefix_keeps_ids_apart_and_resumes() {
+    let b = SseBroadcaster::with_config(SseConfig::default().history_len(10).auto_id_prefix("a-"));
+    b.broadcast_message("x".into()).await.unwrap();
+    b.broadcast_message("y".into()).await.unwrap();
+    let mut s = b.register_from(Some("a-1"));
+    assert_eq!(drain(&mut s), ["id: a-2\ndata: y\n\n"]);
+    // A bare number from another process's sequence is not ours.
+    let mut s = b.register_from(Some("1"));
+    assert!(drain(&mut s)[0].contains("event: reset"));
+}
+
+#[tokio::test]
 async fn resume_replays_what_was_missed_then_live() {
     let b = resumable();
     let mut first = b.register().await;

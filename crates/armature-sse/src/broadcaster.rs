@@ -159,7 +159,7 @@ impl Default for SseBroadcaster {
 impl fmt::Debug for SseBroadcaster {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SseBroadcaster")
-            .field("config", &self.clients.hub.config)
+            .field("config", &self.hub().config)
             .field("stats", &self.stats())
             .field("transport", &self.transport)
             .finish()
@@ -167,6 +167,10 @@ impl fmt::Debug for SseBroadcaster {
 }
 
 impl SseBroadcaster {
+    fn hub(&self) -> &Arc<Hub> {
+        &self.clients.hub
+    }
+
     /// A broadcaster with the default [`SseConfig`]: bounded queues, slow clients dropped,
     /// no history.
     pub fn new() -> Self {
@@ -203,7 +207,7 @@ impl SseBroadcaster {
 
     /// The settings this broadcaster runs with.
     pub fn config(&self) -> &SseConfig {
-        &self.clients.hub.config
+        &self.hub().config
     }
 
     /// Registers a new client that receives live events from now on.
@@ -218,8 +222,8 @@ impl SseBroadcaster {
         &self,
         last_event_id: Option<&str>,
     ) -> ReceiverStream<Result<String, Error>> {
-        let config = &self.clients.hub.config;
-        let mut st = self.clients.hub.state.lock();
+        let config = &self.hub().config;
+        let mut st = self.hub().state.lock();
         let initial = match last_event_id {
             None => VecDeque::new(),
             Some(id) => match st.history.since(id, Instant::now()) {
@@ -244,7 +248,7 @@ impl SseBroadcaster {
         ReceiverStream::new(
             queue,
             Some(Registration {
-                hub: Arc::downgrade(&self.clients.hub),
+                hub: Arc::downgrade(self.hub()),
                 key,
             }),
         )
@@ -266,10 +270,10 @@ impl SseBroadcaster {
     /// # Errors
     /// As [`broadcast`](Self::broadcast).
     pub fn broadcast_now(&self, event: &ServerSentEvent) -> Result<(), Error> {
-        if self.clients.hub.config.auto_ids && event.id.is_none() {
-            let mut last = self.clients.hub.last_auto_id.lock();
+        if self.hub().config.auto_ids && event.id.is_none() {
+            let mut last = self.hub().last_auto_id.lock();
             let n = *last + 1;
-            let id: Arc<str> = match &self.clients.hub.config.auto_id_prefix {
+            let id: Arc<str> = match &self.hub().config.auto_id_prefix {
                 Some(prefix) if !prefix.contains(['\r', '\n', '\0']) => {
                     Arc::from(format!("{prefix}{n}"))
                 }
@@ -315,22 +319,18 @@ impl SseBroadcaster {
     /// history); what [`LocalSseTransport`] does, and what a multi-process transport calls
     /// when an event arrives from its bus.
     pub fn deliver_local(&self, event: &EncodedEvent) {
-        let mut st = self.clients.hub.state.lock();
-        self.clients
-            .hub
-            .deliver(&mut st, event.bytes(), event.id(), true);
+        let mut st = self.hub().state.lock();
+        self.hub().deliver(&mut st, event.bytes(), event.id(), true);
     }
 
     /// Sends one keep-alive comment to every client now (not kept in history, not published
     /// through the transport: each process keeps its own clients alive).
     pub fn send_keep_alive(&self) {
-        let mut st = self.clients.hub.state.lock();
-        self.clients
-            .hub
+        let mut st = self.hub().state.lock();
+        self.hub()
             .deliver(&mut st, &Bytes::from_static(KEEP_ALIVE), None, false);
         drop(st);
-        self.clients
-            .hub
+        self.hub()
             .counters
             .keep_alives
             .fetch_add(1, Ordering::Relaxed);
@@ -341,7 +341,7 @@ impl SseBroadcaster {
     /// as soon as the broadcaster is dropped. Needs a tokio runtime.
     pub fn start_keep_alive(self: Arc<Self>, interval: Duration) -> JoinHandle<()> {
         let weak = Arc::downgrade(&self);
-        let mut alive = self.clients.hub.alive.subscribe();
+        let mut alive = self.hub().alive.subscribe();
         drop(self);
         tokio::spawn(async move {
             let period = interval.max(Duration::from_millis(1));
@@ -363,16 +363,16 @@ impl SseBroadcaster {
 
     /// The number of clients registered now. Disconnected clients are already gone.
     pub async fn client_count(&self) -> usize {
-        self.clients.hub.client_count()
+        self.hub().client_count()
     }
 
     /// The broadcaster's counters.
     pub fn stats(&self) -> SseStats {
         let (clients, history_len) = {
-            let st = self.clients.hub.state.lock();
+            let st = self.hub().state.lock();
             (st.clients.len(), st.history.len())
         };
-        let c = &self.clients.hub.counters;
+        let c = &self.hub().counters;
         SseStats {
             clients,
             events: c.events.load(Ordering::Relaxed),

@@ -104,6 +104,15 @@ impl Errors {
         self.push(syn::Error::new(span, msg));
     }
 
+    /// An error covering all of `tokens` (from their first to their last token).
+    pub(crate) fn spanned_tokens(
+        &mut self,
+        tokens: impl quote::ToTokens,
+        msg: impl std::fmt::Display,
+    ) {
+        self.push(syn::Error::new_spanned(tokens, msg));
+    }
+
     pub(crate) fn finish(self) -> Result<(), syn::Error> {
         self.0.map_or(Ok(()), Err)
     }
@@ -153,8 +162,8 @@ impl ControllerImpl {
                 }
             }
             if parsed.len() > 1 {
-                errors.spanned(
-                    parsed[1].span,
+                errors.spanned_tokens(
+                    &parsed[1].tokens,
                     "a method takes one route attribute: `#[websocket]` or `#[sse]`, once",
                 );
             }

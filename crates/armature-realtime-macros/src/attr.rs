@@ -155,7 +155,8 @@ pub(crate) fn take_arg_attr(attrs: &mut Vec<Attribute>) -> syn::Result<Option<Ar
 pub(crate) struct RouteAttr {
     pub(crate) kind: RouteKind,
     pub(crate) path: LitStr,
-    pub(crate) span: Span,
+    /// The whole attribute, for error spans.
+    pub(crate) tokens: TokenStream,
 }
 
 /// Removes the route attributes from a method's attributes and parses them.
@@ -183,7 +184,7 @@ pub(crate) fn take_route_attrs(attrs: &mut Vec<Attribute>) -> Vec<syn::Result<Ro
         found.push(parsed.map(|path| RouteAttr {
             kind,
             path,
-            span: attr.span(),
+            tokens: quote::ToTokens::to_token_stream(attr),
         }));
         false
     });

@@ -96,8 +96,8 @@ fn same_shape(a: &[Seg], b: &[Seg]) -> bool {
 /// Checks every route of a controller `impl` block.
 pub(crate) fn controller_impl(imp: &ControllerImpl, errors: &mut Errors) {
     if !imp.item.generics.params.is_empty() {
-        errors.spanned(
-            imp.item.generics.span(),
+        errors.spanned_tokens(
+            &imp.item.generics,
             "a `#[controller]` impl block cannot be generic",
         );
     }
@@ -144,15 +144,15 @@ fn route_method(route: &RouteMethod, segs: &[Seg], errors: &mut Errors) {
         );
     }
     if !sig.generics.params.is_empty() {
-        errors.spanned(
-            sig.generics.span(),
+        errors.spanned_tokens(
+            &sig.generics,
             format!("a `#[{attr}]` handler cannot be generic"),
         );
     }
     match sig.inputs.first() {
         Some(FnArg::Receiver(r)) if r.reference.is_some() && r.mutability.is_none() => {}
-        Some(FnArg::Receiver(r)) => errors.spanned(
-            r.span(),
+        Some(FnArg::Receiver(r)) => errors.spanned_tokens(
+            r,
             format!("a `#[{attr}]` handler takes `&self` (the controller is shared)"),
         ),
         _ => errors.spanned(

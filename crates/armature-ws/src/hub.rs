@@ -131,6 +131,12 @@ impl Hub {
         GLOBAL.get_or_init(Hub::default)
     }
 
+    /// The node id: the prefix of every connection id this hub hands out (the config's
+    /// [`WebSocketConfig::node_id`], or a random one).
+    pub fn node_id(&self) -> &str {
+        &self.inner.prefix
+    }
+
     /// The config of this hub's connections.
     pub fn config(&self) -> &WebSocketConfig {
         &self.inner.config

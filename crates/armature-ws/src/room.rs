@@ -82,7 +82,22 @@ pub struct Delivery {
     pub refused: usize,
 }
 
+/// Cloning gives another handle to the same room (a reference-count bump), e.g. for a
+/// [`BroadcastTransport`] that keeps the rooms it delivers to.
+impl Clone for WebSocketRoom {
+    fn clone(&self) -> Self {
+        WebSocketRoom {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
 impl WebSocketRoom {
+    /// True when both handles are the same room (not merely rooms of the same name).
+    pub fn same_room(&self, other: &WebSocketRoom) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
     /// An empty room with no member limit, delivering through [`LocalTransport`].
     pub fn new(name: String) -> Self {
         Self::build(name, None, Arc::new(LocalTransport), None)
@@ -130,14 +145,19 @@ impl WebSocketRoom {
     /// [`WebSocketRoom::add_connection`] without an `.await`.
     pub fn join(&self, id: String, connection: WebSocketConnection) -> Result<()> {
         let key: Arc<str> = Arc::from(id);
-        {
+        let was_empty = {
             let mut members = self.inner.members.write();
             if let Some(limit) = self.inner.limit {
                 if members.len() >= limit && !members.contains_key(&key) {
                     return Err(Error::room_full());
                 }
             }
+            let was_empty = members.is_empty();
             members.insert(key.clone(), connection.clone());
+            was_empty
+        };
+        if was_empty {
+            self.inner.transport.room_occupancy_changed(self);
         }
         if connection
             .shared
@@ -157,9 +177,17 @@ impl WebSocketRoom {
 
     /// [`WebSocketRoom::remove_connection`] without an `.await`.
     pub fn leave(&self, id: &str) -> Option<WebSocketConnection> {
-        let removed = self.inner.members.write().remove(id);
+        let (removed, now_empty) = {
+            let mut members = self.inner.members.write();
+            let removed = members.remove(id);
+            let now_empty = removed.is_some() && members.is_empty();
+            (removed, now_empty)
+        };
         if let Some(connection) = &removed {
             connection.shared.left(&self.inner);
+        }
+        if now_empty {
+            self.inner.transport.room_occupancy_changed(self);
         }
         removed
     }
@@ -266,7 +294,7 @@ impl WebSocketRoom {
 impl RoomInner {
     /// Removes `key` if it still maps to this connection (a disconnect); a room emptied this
     /// way is removed from its manager when the manager asks for that.
-    pub(crate) fn remove_member(&self, key: &str, shared: &Arc<Shared>) {
+    pub(crate) fn remove_member(self: &Arc<Self>, key: &str, shared: &Arc<Shared>) {
         let now_empty = {
             let mut members = self.members.write();
             match members.get(key) {
@@ -278,6 +306,10 @@ impl RoomInner {
             }
         };
         if now_empty {
+            let room = WebSocketRoom {
+                inner: Arc::clone(self),
+            };
+            self.transport.room_occupancy_changed(&room);
             if let Some(manager) = self.manager.as_ref().and_then(Weak::upgrade) {
                 manager.room_emptied(&self.name, self);
             }

@@ -52,6 +52,16 @@ pub trait BroadcastTransport: Send + Sync + fmt::Debug + 'static {
     /// Delivers an encoded frame to every member of `room` except the connection with id
     /// `except`.
     fn publish(&self, room: &WebSocketRoom, frame: Bytes, except: Option<&str>) -> Result<()>;
+
+    /// Called after `room` gained its first member connected to this process, or lost its
+    /// last one, outside the room's lock. A multi-process adapter subscribes to the room's
+    /// traffic when it is occupied and unsubscribes when it is empty. Calls for one room can
+    /// race (a join and a leave on two threads), so read the current state with
+    /// [`WebSocketRoom::is_empty`] rather than trusting the order of the calls. The default
+    /// does nothing.
+    fn room_occupancy_changed(&self, room: &WebSocketRoom) {
+        let _ = room;
+    }
 }
 
 /// The in-process transport: delivers to the members connected to this process.

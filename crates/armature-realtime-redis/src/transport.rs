@@ -1,0 +1,85 @@
+//! The two transports a node plugs into the broadcast seams: [`RedisRoomTransport`] for
+//! WebSocket rooms and [`RedisSseTransport`] for an SSE broadcaster.
+
+use std::fmt;
+use std::sync::Arc;
+
+use armature_sse::{EncodedEvent, SseBroadcaster, SseTransport};
+use armature_ws::{BroadcastTransport, WebSocketRoom};
+use bytes::Bytes;
+
+use crate::envelope::Kind;
+use crate::routes::Node;
+
+/// The [`BroadcastTransport`] of a [`RedisRealtime`](crate::RedisRealtime) node: a room
+/// broadcast is delivered to this process's members at once and published on the room's
+/// Redis channel for the other nodes; the node listens to a room's channel only while the
+/// room has members here.
+///
+/// Get one from [`RedisRealtime::room_transport`](crate::RedisRealtime::room_transport) (or
+/// a ready manager from
+/// [`RedisRealtime::websocket_manager`](crate::RedisRealtime::websocket_manager)).
+#[derive(Clone)]
+pub struct RedisRoomTransport {
+    pub(crate) node: Arc<Node>,
+}
+
+impl fmt::Debug for RedisRoomTransport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisRoomTransport")
+            .field("node_id", &self.node.node_id)
+            .finish()
+    }
+}
+
+impl BroadcastTransport for RedisRoomTransport {
+    fn publish(
+        &self,
+        room: &WebSocketRoom,
+        frame: Bytes,
+        except: Option<&str>,
+    ) -> armature_ws::Result<()> {
+        room.deliver_local(&frame, except);
+        let channel = self.node.room_channel(room.name());
+        self.node.publish(&channel, Kind::Room, except, &frame);
+        Ok(())
+    }
+
+    fn room_occupancy_changed(&self, room: &WebSocketRoom) {
+        self.node.room_occupancy(room);
+    }
+}
+
+/// The [`SseTransport`] of one broadcaster shared through a
+/// [`RedisRealtime`](crate::RedisRealtime) node: an event is delivered to this process's
+/// clients (and history) at once and published on the broadcaster's Redis channel; events
+/// from other nodes arrive in the same history and clients.
+///
+/// Made by [`RedisRealtime::attach_sse`](crate::RedisRealtime::attach_sse).
+#[derive(Clone)]
+pub struct RedisSseTransport {
+    pub(crate) node: Arc<Node>,
+    pub(crate) channel: Arc<str>,
+}
+
+impl fmt::Debug for RedisSseTransport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisSseTransport")
+            .field("node_id", &self.node.node_id)
+            .field("channel", &self.channel)
+            .finish()
+    }
+}
+
+impl SseTransport for RedisSseTransport {
+    fn publish(
+        &self,
+        broadcaster: &SseBroadcaster,
+        event: EncodedEvent,
+    ) -> Result<(), armature_sse::Error> {
+        broadcaster.deliver_local(&event);
+        self.node
+            .publish(&self.channel, Kind::Sse, event.id(), event.bytes());
+        Ok(())
+    }
+}

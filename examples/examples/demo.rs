@@ -192,12 +192,21 @@ impl Ticker {
         let broadcaster = Arc::new(SseBroadcaster::with_config(
             SseConfig::default().history_len(HISTORY as usize),
         ));
+        // Rebuild the recent history first (a restarted server knows every past tick), so a
+        // client resuming with `Last-Event-ID` finds its place from the first request on.
+        let current = now_ms() / period_ms;
+        for n in current.saturating_sub(HISTORY - 1)..=current {
+            if let Ok(event) = tick_event(n, period_ms) {
+                let _ = broadcaster.broadcast_now(&event);
+            }
+        }
+        let mut next = current + 1;
         let task_broadcaster = Arc::downgrade(&broadcaster);
         tokio::spawn(async move {
-            // Rebuild the recent history first (a restarted server knows every past tick),
-            // then publish each tick at its time, catching up on any a busy moment delayed.
-            let mut next = (now_ms() / period_ms).saturating_sub(HISTORY - 1);
+            // Publish each tick at its time, catching up on any a busy moment delayed.
             loop {
+                let wait = (next * period_ms).saturating_sub(now_ms());
+                tokio::time::sleep(Duration::from_millis(wait)).await;
                 let Some(broadcaster) = task_broadcaster.upgrade() else {
                     return; // the app is gone
                 };
@@ -207,10 +216,7 @@ impl Ticker {
                         let _ = broadcaster.broadcast(event).await;
                     }
                 }
-                next = current + 1;
-                drop(broadcaster);
-                let wait = (next * period_ms).saturating_sub(now_ms());
-                tokio::time::sleep(Duration::from_millis(wait)).await;
+                next = next.max(current + 1);
             }
         });
         broadcaster

@@ -62,6 +62,11 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
         .ok_or("--addr is required")?
         .parse()
         .map_err(|e| format!("--addr: {e}"))?;
+    if !addr.ip().is_loopback() {
+        return Err(format!(
+            "--addr {addr}: the generator only drives loopback servers"
+        ));
+    }
     let server_pid = take("server-pid")
         .map(|v| num::<u32>("server-pid", &v))
         .transpose()?;
@@ -154,6 +159,11 @@ mod tests {
     #[test]
     fn rejects_unknown_and_malformed_input() {
         assert!(parse(&args("echo")).unwrap_err().contains("--addr"));
+        assert!(
+            parse(&args("echo --addr 10.0.0.1:80"))
+                .unwrap_err()
+                .contains("loopback")
+        );
         assert!(
             parse(&args("nope --addr 127.0.0.1:1"))
                 .unwrap_err()

@@ -2,10 +2,12 @@
 //!
 //! - `cargo xtask test`: everything the README's test command promises (see `test.rs`).
 //! - `cargo xtask autobahn`: the Autobahn conformance suite against the bench server.
+//! - `cargo xtask browser`: the demo page in headless Chromium.
 //! - `cargo xtask bench`: end-to-end benchmarks against the peers (see `bench.rs`).
 
 mod autobahn;
 mod bench;
+mod browser;
 mod test;
 
 use std::process::ExitCode;
@@ -18,10 +20,12 @@ fn main() -> ExitCode {
         Some("test") => test::run(&rest),
         Some("bench") => bench::run(&rest),
         Some("autobahn") => autobahn::run(&rest),
+        Some("browser") => browser::run(&rest),
         _ => {
-            eprintln!("usage: cargo xtask <test|autobahn|bench> [options]");
+            eprintln!("usage: cargo xtask <test|autobahn|browser|bench> [options]");
             eprintln!("  test   run the whole test suite (what CI runs)");
             eprintln!("  autobahn  the Autobahn conformance suite against the bench server");
+            eprintln!("  browser  the demo page in headless Chromium");
             eprintln!("  bench  end-to-end benchmarks against the peers");
             return ExitCode::from(2);
         }

@@ -2,7 +2,8 @@
 //!
 //! Prepares what the tests need that cargo does not fetch (a Python virtual environment with
 //! the `websockets` package, for the interoperability test), runs the workspace's tests and
-//! doc tests, then the Autobahn conformance suite (`autobahn.rs`).
+//! doc tests, the demo page in headless Chromium (`browser.rs`), then the Autobahn
+//! conformance suite (`autobahn.rs`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -21,6 +22,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     doc.current_dir(&root)
         .args(["test", "--workspace", "--doc"]);
     run_cmd(&mut doc)?;
+    crate::browser::run(&[])?;
     crate::autobahn::run(&[])
 }
 

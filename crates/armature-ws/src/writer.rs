@@ -68,7 +68,10 @@ impl Outbox {
 
     /// Copies the leading run of small frames into one buffer.
     fn coalesce_front(&mut self) {
-        if self.segs.len() < 2 || self.segs[0].len() > COPY_MAX || self.segs[1].len() > COPY_MAX {
+        let (Some(first), Some(second)) = (self.segs.front(), self.segs.get(1)) else {
+            return;
+        };
+        if first.len() > COPY_MAX || second.len() > COPY_MAX {
             return;
         }
         let mut total = 0;
@@ -94,15 +97,18 @@ impl Outbox {
     pub(crate) fn poll_write(&mut self, io: &mut Io, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         while !self.segs.is_empty() {
             self.coalesce_front();
-            let written = if self.segs.len() == 1 {
-                ready!(io.poll_write(cx, &self.segs[0]))?
-            } else {
-                let mut slices = [IoSlice::new(&[]); MAX_SLICES];
-                let n = self.segs.len().min(MAX_SLICES);
-                for (slice, seg) in slices.iter_mut().zip(self.segs.iter()) {
-                    *slice = IoSlice::new(seg);
+            let written = match (self.segs.len(), self.segs.front()) {
+                (1, Some(only)) => ready!(io.poll_write(cx, only))?,
+                _ => {
+                    let mut slices = [IoSlice::new(&[]); MAX_SLICES];
+                    let mut n = 0;
+                    for (slice, seg) in slices.iter_mut().zip(self.segs.iter()) {
+                        *slice = IoSlice::new(seg);
+                        n += 1;
+                    }
+                    let slices = slices.get(..n).unwrap_or_default();
+                    ready!(io.poll_write_vectored(cx, slices))?
                 }
-                ready!(io.poll_write_vectored(cx, &slices[..n]))?
             };
             if written == 0 {
                 return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));

@@ -106,3 +106,8 @@ pub use request::{FromParam, RequestHead};
 pub use server::{RunningServer, Server};
 pub use sse_route::{EventStream, IntoSse};
 pub use ws_route::PendingUpgrade;
+
+/// The README's code, compiled as a doc test so that it stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;

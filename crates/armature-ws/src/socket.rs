@@ -45,6 +45,11 @@ use crate::{Error, Result};
 /// client's outgoing messages meanwhile; it should hand that work to another task, or
 /// read in a `select!` with it.
 ///
+/// A client that does not read what it is sent is not read from either: once its socket
+/// cannot take more bytes, the socket stops reading until it can (so a client flooding
+/// pings without reading the pongs holds at most one read chunk of answers in the server,
+/// and the heartbeat ends it). Queued broadcasts meanwhile obey [`Backpressure`](crate::Backpressure).
+///
 /// When the handler returns (the socket is dropped) without a close handshake, a short task
 /// finishes it: queued frames are written, a close frame 1000 goes out, and the TCP
 /// connection is closed once the client answers or the close timeout passes.

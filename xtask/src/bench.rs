@@ -25,6 +25,9 @@ use results::{Cell, Results, Run, RunReport, ServerStatus};
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let opts = options::parse(args)?;
     let paths = Paths::discover();
+    if opts.render_only {
+        return render_only(&paths);
+    }
     let logs = paths.report.join("logs");
     std::fs::create_dir_all(&logs).map_err(|e| format!("cannot create {}: {e}", logs.display()))?;
     let pinning = Pinning::detect();
@@ -45,8 +48,8 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             None => servers.push(server),
         }
         statuses.push(ServerStatus {
-            id: server.id,
-            label: server.label,
+            id: server.id.to_owned(),
+            label: server.label.to_owned(),
             skipped,
         });
     }
@@ -110,11 +113,11 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     };
     let results = Results {
         generated_at: utc_now(),
-        mode,
+        mode: mode.to_owned(),
         runs_per_scenario: opts.runs,
         pinning: pinning_text,
         servers: statuses,
-        scenarios: opts.scenarios.clone(),
+        scenarios: opts.scenarios.iter().map(|s| (*s).to_owned()).collect(),
         cells,
     };
     let md = table::markdown(&results);
@@ -140,6 +143,18 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             failed.join(", ")
         ))
     }
+}
+
+/// `--render`: rewrites report.md and chart.svg from the last results.json.
+fn render_only(paths: &Paths) -> Result<(), String> {
+    let path = paths.report.join("results.json");
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let results: Results = serde_json::from_str(&text)
+        .map_err(|e| format!("{} is not a bench result: {e}", path.display()))?;
+    let md = table::markdown(&results);
+    println!("{md}");
+    write_report(paths, &results, &md)
 }
 
 fn write_report(paths: &Paths, results: &Results, md: &str) -> Result<(), String> {

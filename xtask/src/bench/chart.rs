@@ -41,12 +41,22 @@ pub(crate) fn draw(results: &Results, path: &Path) -> Result<(), String> {
     let areas = root.split_evenly((rows, cols));
     let servers: Vec<_> = results.servers.iter().collect();
     for (area, sc) in areas.iter().zip(&panels) {
-        let row = sc.rows[0];
+        let has = |row: &catalog::Row| {
+            servers.iter().any(|s| {
+                results
+                    .cell(&s.id, sc.id)
+                    .is_some_and(|c| c.median.contains_key(row.metric))
+            })
+        };
+        let row = match sc.rows.get(sc.chart_row) {
+            Some(r) if has(r) => *r,
+            _ => sc.rows[0],
+        };
         let bars: Vec<(usize, f64)> = servers
             .iter()
             .enumerate()
             .filter_map(|(i, s)| {
-                let cell = results.cell(s.id, sc.id)?;
+                let cell = results.cell(&s.id, sc.id)?;
                 if cell.failure().is_some() {
                     return None;
                 }
@@ -78,7 +88,7 @@ pub(crate) fn draw(results: &Results, path: &Path) -> Result<(), String> {
                 if (x - i as f64 - 0.5).abs() < 1e-6 {
                     servers
                         .get(i)
-                        .and_then(|s| catalog::server(s.id))
+                        .and_then(|s| catalog::server(&s.id))
                         .map(|s| s.short.to_owned())
                         .unwrap_or_default()
                 } else {
@@ -123,4 +133,60 @@ pub(crate) fn draw(results: &Results, path: &Path) -> Result<(), String> {
             .map_err(|e| e.to_string())?;
     }
     root.present().map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::results::{Cell, Run, RunReport, ServerStatus};
+    use super::*;
+
+    #[test]
+    fn draws_a_panel_per_scenario_with_per_cpu_figures_and_gaps() {
+        let report = |pairs: &[(&str, f64)]| {
+            Run::Done(RunReport {
+                metrics: pairs.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect(),
+                ..RunReport::default()
+            })
+        };
+        let mut ours = Cell::new("armature", "fanout-1k");
+        ours.push(report(&[
+            ("deliveries_per_s", 1e6),
+            ("deliveries_per_cpu_s", 2e6),
+        ]));
+        let mut axum = Cell::new("axum", "fanout-1k");
+        axum.push(Run::Failed { error: "x".into() });
+        let mut idle = Cell::new("axum", "idle-ws");
+        idle.push(report(&[("kib_per_conn", 131.0)]));
+        let status = |id: &str, skipped: Option<&str>| ServerStatus {
+            id: id.into(),
+            label: id.into(),
+            skipped: skipped.map(Into::into),
+        };
+        let results = Results {
+            generated_at: "now".into(),
+            mode: "quick".into(),
+            runs_per_scenario: 1,
+            pinning: "pinned".into(),
+            servers: vec![
+                status("armature", None),
+                status("axum", None),
+                status("uws", Some("no node")),
+            ],
+            scenarios: vec!["fanout-1k".into(), "idle-ws".into()],
+            cells: vec![ours, axum, idle],
+        };
+        let path = std::env::temp_dir().join(format!("xtask-chart-{}.svg", std::process::id()));
+        draw(&results, &path).unwrap();
+        let svg = std::fs::read_to_string(&path).unwrap();
+        let _ = std::fs::remove_file(&path);
+        assert!(svg.starts_with("<svg"));
+        assert!(
+            svg.contains("deliveries per server CPU-second"),
+            "charted the per-CPU row"
+        );
+        assert!(svg.contains("KiB per connection"));
+        assert!(svg.contains("2.00 M") && svg.contains("131"));
+        assert!(svg.contains("no figure") && svg.contains("skipped"));
+        assert!(svg.contains("ours") && svg.contains("axum") && svg.contains("uws"));
+    }
 }

@@ -13,6 +13,8 @@ pub(crate) struct Options {
     pub(crate) scenarios: Vec<&'static str>,
     /// Runs of each scenario on each server (the report shows medians).
     pub(crate) runs: usize,
+    /// Run nothing: re-render report.md and chart.svg from the last results.json.
+    pub(crate) render_only: bool,
 }
 
 pub(crate) const USAGE: &str = "\
@@ -22,6 +24,7 @@ usage: cargo xtask bench [--quick] [--servers a,b] [--scenarios x,y] [--runs N]
   --scenarios  any of: echo, fanout-1k, fanout-10k, sse-1k, idle-ws, idle-sse,
                idle-ws-max (default: all)
   --runs N     runs per scenario and server, medians reported (default 3)
+  --render     run nothing; rewrite report.md and chart.svg from results.json
 writes target/bench-report/{results.json, report.md, chart.svg}";
 
 /// Parses the arguments after `bench`.
@@ -30,6 +33,7 @@ pub(crate) fn parse(args: &[String]) -> Result<Options, String> {
     let mut servers: Option<Vec<&'static str>> = None;
     let mut scenarios: Option<Vec<&'static str>> = None;
     let mut runs: Option<usize> = None;
+    let mut render_only = false;
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         let (flag, inline) = match arg.split_once('=') {
@@ -44,6 +48,7 @@ pub(crate) fn parse(args: &[String]) -> Result<Options, String> {
         };
         match flag {
             "--quick" => quick = true,
+            "--render" => render_only = true,
             "--servers" => servers = Some(pick(&value()?, SERVERS.iter().map(|s| s.id), "server")?),
             "--scenarios" => {
                 scenarios = Some(pick(&value()?, SCENARIOS.iter().map(|s| s.id), "scenario")?)
@@ -67,6 +72,7 @@ pub(crate) fn parse(args: &[String]) -> Result<Options, String> {
         servers: servers.unwrap_or_else(|| SERVERS.iter().map(|s| s.id).collect()),
         scenarios: scenarios.unwrap_or_else(|| SCENARIOS.iter().map(|s| s.id).collect()),
         runs: runs.unwrap_or(if quick { 1 } else { 3 }),
+        render_only,
     })
 }
 
@@ -110,6 +116,8 @@ mod tests {
         assert_eq!(o.servers.len(), SERVERS.len());
         assert_eq!(o.scenarios.len(), SCENARIOS.len());
         assert_eq!(parse(&args("--quick")).unwrap().runs, 1);
+        assert!(!o.render_only);
+        assert!(parse(&args("--render")).unwrap().render_only);
     }
 
     #[test]

@@ -20,23 +20,25 @@ pub(crate) struct RunReport {
 }
 
 /// One run: its report, or why it failed.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+///
+/// `Failed` comes first so that reading JSON tries it first: a report has no `error` key.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(untagged)]
 pub(crate) enum Run {
-    /// The generator finished and reported.
-    Done(RunReport),
     /// The server or the generator failed.
     Failed {
         /// What went wrong.
         error: String,
     },
+    /// The generator finished and reported.
+    Done(RunReport),
 }
 
 /// All runs of one scenario on one server.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Cell {
-    pub(crate) server: &'static str,
-    pub(crate) scenario: &'static str,
+    pub(crate) server: String,
+    pub(crate) scenario: String,
     pub(crate) runs: Vec<Run>,
     /// Median of each metric over the runs that finished.
     pub(crate) median: BTreeMap<String, f64>,
@@ -45,10 +47,10 @@ pub(crate) struct Cell {
 }
 
 impl Cell {
-    pub(crate) fn new(server: &'static str, scenario: &'static str) -> Self {
+    pub(crate) fn new(server: &str, scenario: &str) -> Self {
         Self {
-            server,
-            scenario,
+            server: server.to_owned(),
+            scenario: scenario.to_owned(),
             runs: Vec::new(),
             median: BTreeMap::new(),
             params: BTreeMap::new(),
@@ -81,8 +83,11 @@ impl Cell {
         })
     }
 
-    /// Notes of every finished run and errors of failed ones, without repeats.
+    /// Notes of every finished run and errors of failed ones, without repeats. Notes that
+    /// differ only in their figures ("opened 19,981 of …", "opened 19,984 of …") are kept
+    /// once: the table shows the median.
     pub(crate) fn remarks(&self) -> Vec<String> {
+        let shape = |s: &str| s.replace(|c: char| c.is_ascii_digit(), "#");
         let mut out: Vec<String> = Vec::new();
         for r in &self.runs {
             let items: Vec<String> = match r {
@@ -90,7 +95,7 @@ impl Cell {
                 Run::Failed { error } => vec![format!("run failed: {error}")],
             };
             for i in items {
-                if !out.contains(&i) {
+                if !out.iter().any(|o| shape(o) == shape(&i)) {
                     out.push(i);
                 }
             }
@@ -129,23 +134,23 @@ pub(crate) fn median(values: &[f64]) -> Option<f64> {
 }
 
 /// Whether a server ran or was skipped.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct ServerStatus {
-    pub(crate) id: &'static str,
-    pub(crate) label: &'static str,
+    pub(crate) id: String,
+    pub(crate) label: String,
     /// `None` when it ran; the reason when it was skipped.
     pub(crate) skipped: Option<String>,
 }
 
 /// Everything `results.json` holds.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Results {
     pub(crate) generated_at: String,
-    pub(crate) mode: &'static str,
+    pub(crate) mode: String,
     pub(crate) runs_per_scenario: usize,
     pub(crate) pinning: String,
     pub(crate) servers: Vec<ServerStatus>,
-    pub(crate) scenarios: Vec<&'static str>,
+    pub(crate) scenarios: Vec<String>,
     pub(crate) cells: Vec<Cell>,
 }
 
@@ -187,6 +192,22 @@ mod tests {
         assert_eq!(cell.median["p99_us"], 6.0);
         assert_eq!(cell.failure(), None);
         assert_eq!(cell.remarks(), ["run failed: boom"]);
+        let mut idle = Cell::new("uws", "idle-ws-max");
+        for (n, note) in [
+            (1.0, "opened 19926 of 50000"),
+            (2.0, "opened 19975 of 50000"),
+        ] {
+            let mut r = report(&[("opened", n)]);
+            r.notes.push(note.into());
+            idle.push(Run::Done(r));
+        }
+        idle.push(Run::Failed {
+            error: "killed after 400 s".into(),
+        });
+        assert_eq!(
+            idle.remarks(),
+            ["opened 19926 of 50000", "run failed: killed after 400 s"]
+        );
     }
 
     #[test]

@@ -114,7 +114,7 @@ pub(crate) fn markdown(results: &Results) -> String {
                 let _ = write!(
                     md,
                     " {} |",
-                    cell_text(results, s.id, results.cell(s.id, id), row)
+                    cell_text(results, &s.id, results.cell(&s.id, id), row)
                 );
             }
             if ours_present {
@@ -126,7 +126,7 @@ pub(crate) fn markdown(results: &Results) -> String {
                     cell.median.get(row.metric).copied()
                 };
                 for p in &peers {
-                    match ratio(row.better, value(OURS), value(p.id)) {
+                    match ratio(row.better, value(OURS), value(&p.id)) {
                         Some(r) => {
                             let _ = write!(md, " {r:.2}× |");
                         }
@@ -140,7 +140,7 @@ pub(crate) fn markdown(results: &Results) -> String {
     md.push_str("\n↑ higher is better, ↓ lower is better; a ratio above 1 means ours is better.\n");
     let skipped: Vec<_> = servers
         .iter()
-        .filter_map(|s| s.skipped.as_ref().map(|r| (s.label, r)))
+        .filter_map(|s| s.skipped.as_ref().map(|r| (&s.label, r)))
         .collect();
     if !skipped.is_empty() {
         md.push_str("\nSkipped servers:\n");
@@ -151,7 +151,7 @@ pub(crate) fn markdown(results: &Results) -> String {
     let mut remarks = String::new();
     for cell in &results.cells {
         for r in cell.remarks() {
-            let label = catalog::server(cell.server).map_or(cell.server, |s| s.label);
+            let label = catalog::server(&cell.server).map_or(cell.server.as_str(), |s| s.label);
             let _ = writeln!(remarks, "- {label} · {}: {r}", cell.scenario);
         }
     }
@@ -238,30 +238,34 @@ mod tests {
         });
         let results = Results {
             generated_at: "now".into(),
-            mode: "full",
+            mode: "full".into(),
             runs_per_scenario: 1,
             pinning: "pinned".into(),
             servers: vec![
                 ServerStatus {
-                    id: "armature",
-                    label: "armature (ours)",
+                    id: "armature".into(),
+                    label: "armature (ours)".into(),
                     skipped: None,
                 },
                 ServerStatus {
-                    id: "axum",
-                    label: "axum",
+                    id: "axum".into(),
+                    label: "axum".into(),
                     skipped: None,
                 },
                 ServerStatus {
-                    id: "uws",
-                    label: "uWebSockets (Node)",
+                    id: "uws".into(),
+                    label: "uWebSockets (Node)".into(),
                     skipped: Some("no node".into()),
                 },
             ],
-            scenarios: vec!["echo", "idle-ws"],
+            scenarios: vec!["echo".into(), "idle-ws".into()],
             cells: vec![echo_ours, echo_axum, idle_ours, idle_axum],
         };
         let md = markdown(&results);
+        // what --render reads back renders the same table
+        let json = serde_json::to_string(&results).unwrap();
+        let back: Results = serde_json::from_str(&json).unwrap();
+        assert_eq!(markdown(&back), md);
         assert!(
             md.contains("| round trips/s (↑) | 2.00 M | 1.00 M | skipped | 2.00× | — |"),
             "{md}"

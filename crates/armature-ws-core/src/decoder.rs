@@ -5,10 +5,10 @@ use bytes::{Buf, BytesMut};
 use crate::close::CloseFrame;
 use crate::config::{Config, Role};
 use crate::error::{CapacityError, Error, ProtocolError, Result};
-use crate::frame::{FrameHeader, MAX_CONTROL_PAYLOAD, apply_mask};
+use crate::frame::{FrameHeader, MAX_CONTROL_PAYLOAD, apply_mask_offset};
 use crate::message::WebSocketMessage;
 use crate::opcode::OpCode;
-use crate::utf8::{Utf8Bytes, Utf8Validator};
+use crate::utf8::{TextBuilder, Utf8Bytes, Utf8Validator, resume_point};
 
 /// Decodes the frames one peer sends into [`WebSocketMessage`]s, checking every rule of
 /// RFC 6455 §5 that the role and [`Config`] call for.
@@ -17,6 +17,12 @@ use crate::utf8::{Utf8Bytes, Utf8Validator};
 /// calls [`decode`](Decoder::decode) until it returns `Ok(None)`. It holds only the message
 /// being assembled while a fragmented message is in progress, so an idle decoder allocates
 /// nothing and is a few words big.
+///
+/// Text is checked as UTF-8 while it arrives, also inside one frame: the part of a text frame
+/// already in the buffer is unmasked in place and checked, so invalid text fails with close
+/// code 1007 as soon as the bad bytes are read, not when the frame ends. The caller must
+/// therefore hand back the bytes `decode` left in the buffer as they are, appending new bytes
+/// after them (which is what reading into the same buffer does).
 ///
 /// ```
 /// use armature_ws_core::{Config, Decoder, WebSocketMessage};
@@ -44,14 +50,27 @@ pub struct Decoder {
     failed: Option<Error>,
     /// Whether the peer's close frame was decoded; nothing may follow it.
     closed: bool,
+    /// How many payload bytes of the text frame at the front of the buffer, still arriving,
+    /// are already unmasked (in place) and checked. 0 between frames. A `u32` keeps the
+    /// decoder within 64 bytes; bytes past 4 GiB into one frame are checked when it ends.
+    scanned: u32,
 }
 
+/// The fragmented message being assembled.
 #[derive(Debug)]
-struct Partial {
-    /// `Text` or `Binary`.
-    opcode: OpCode,
-    data: BytesMut,
-    utf8: Utf8Validator,
+enum Partial {
+    /// Text, checked fragment by fragment as it is appended.
+    Text(TextBuilder),
+    Binary(BytesMut),
+}
+
+impl Partial {
+    fn len(&self) -> usize {
+        match self {
+            Partial::Text(text) => text.len(),
+            Partial::Binary(data) => data.len(),
+        }
+    }
 }
 
 /// What one frame produced.
@@ -69,6 +88,7 @@ impl Decoder {
             partial: None,
             failed: None,
             closed: false,
+            scanned: 0,
         }
     }
 
@@ -98,9 +118,12 @@ impl Decoder {
     /// Returns `Ok(None)` when `src` does not hold a whole frame yet; it then reserves room in
     /// `src` for the rest of the frame it is waiting for. Control frames come out as soon as
     /// they are complete, also between the fragments of a message. Fragments are consumed as
-    /// they arrive and their text checked as UTF-8 at once, so an invalid fragment fails
-    /// before the message ends. After an error the decoder stays failed and returns that
-    /// error again.
+    /// they arrive; text is checked as UTF-8 as its bytes arrive, even before its frame is
+    /// complete, so invalid text fails at once with [`Error::InvalidUtf8`]. After an error the
+    /// decoder stays failed and returns that error again.
+    ///
+    /// Bytes left in `src` must be passed back unchanged on the next call (a text frame still
+    /// arriving is already partly unmasked in place).
     pub fn decode(&mut self, src: &mut BytesMut) -> Result<Option<WebSocketMessage>> {
         if let Some(err) = self.failed {
             return Err(err);
@@ -113,6 +136,7 @@ impl Decoder {
                 Err(err) => {
                     self.failed = Some(err);
                     self.partial = None;
+                    self.scanned = 0;
                     return Err(err);
                 }
             }
@@ -126,13 +150,15 @@ impl Decoder {
         let len = self.check(&header)?;
         let needed = header_len + len;
         if src.len() < needed {
+            self.scan_text(&header, src.get_mut(header_len..).unwrap_or_default())?;
             src.reserve(needed - src.len());
             return Ok(Step::NeedMore);
         }
         src.advance(header_len);
         let mut payload = src.split_to(len);
-        if let Some(mask) = header.mask {
-            apply_mask(&mut payload, mask);
+        let scanned = std::mem::take(&mut self.scanned) as usize;
+        if let (Some(mask), Some(rest)) = (header.mask, payload.get_mut(scanned..)) {
+            apply_mask_offset(rest, mask, scanned);
         }
         let message = match header.opcode {
             OpCode::Ping => WebSocketMessage::Ping(payload.freeze()),
@@ -142,43 +168,82 @@ impl Decoder {
                 self.closed = true;
                 WebSocketMessage::Close(close)
             }
-            OpCode::Text | OpCode::Binary if header.fin => complete(header.opcode, payload, None)?,
-            OpCode::Text | OpCode::Binary => {
-                let mut utf8 = Utf8Validator::new();
-                if header.opcode == OpCode::Text {
-                    utf8.feed(&payload).map_err(|_| Error::InvalidUtf8)?;
-                }
-                self.partial = Some(Box::new(Partial {
-                    opcode: header.opcode,
-                    data: payload,
-                    utf8,
-                }));
+            // One check of the whole payload, which also makes the zero-copy `Utf8Bytes`.
+            OpCode::Text if header.fin => WebSocketMessage::Text(
+                Utf8Bytes::try_from(payload.freeze()).map_err(|_| Error::InvalidUtf8)?,
+            ),
+            OpCode::Binary if header.fin => WebSocketMessage::Binary(payload.freeze()),
+            OpCode::Text => {
+                let mut text = TextBuilder::with_capacity(payload.len());
+                text.push(&payload).map_err(|_| Error::InvalidUtf8)?;
+                self.partial = Some(Box::new(Partial::Text(text)));
+                return Ok(Step::Fragment);
+            }
+            OpCode::Binary => {
+                self.partial = Some(Box::new(Partial::Binary(payload)));
                 return Ok(Step::Fragment);
             }
             // `check` let a continuation through only with a message in progress.
             OpCode::Continuation => {
-                let Some(partial) = self.partial.as_mut() else {
-                    return Err(ProtocolError::UnexpectedContinuation.into());
-                };
-                if partial.opcode == OpCode::Text {
-                    partial
-                        .utf8
-                        .feed(&payload)
-                        .map_err(|_| Error::InvalidUtf8)?;
+                match self.partial.as_deref_mut() {
+                    Some(Partial::Text(text)) => {
+                        text.push(&payload).map_err(|_| Error::InvalidUtf8)?;
+                    }
+                    Some(Partial::Binary(data)) => data.unsplit(payload),
+                    None => return Err(ProtocolError::UnexpectedContinuation.into()),
                 }
-                partial.data.unsplit(payload);
                 if !header.fin {
                     return Ok(Step::Fragment);
                 }
-                let Some(partial) = self.partial.take() else {
-                    return Err(ProtocolError::UnexpectedContinuation.into());
-                };
-                let Partial { opcode, data, utf8 } = *partial;
-                complete(opcode, data, Some(utf8))?
+                match self.partial.take().map(|partial| *partial) {
+                    Some(Partial::Text(text)) => {
+                        WebSocketMessage::Text(text.finish().map_err(|_| Error::InvalidUtf8)?)
+                    }
+                    Some(Partial::Binary(data)) => WebSocketMessage::Binary(data.freeze()),
+                    None => return Err(ProtocolError::UnexpectedContinuation.into()),
+                }
             }
             OpCode::Reserved(op) => return Err(ProtocolError::ReservedOpcode(op).into()),
         };
         Ok(Step::Message(message))
+    }
+
+    /// For a text frame whose payload is still arriving (`arrived` is the part in the buffer),
+    /// unmasks the newly arrived bytes in place and checks them, so invalid text fails before
+    /// the frame is complete. The frame is decoded as usual once it is whole.
+    ///
+    /// No validator is kept between calls: the check resumes at the last code point boundary
+    /// of the bytes already checked, found by looking back at most 3 bytes.
+    fn scan_text(&mut self, header: &FrameHeader, arrived: &mut [u8]) -> Result<()> {
+        let at_frame_start = match (header.opcode, self.partial.as_deref()) {
+            (OpCode::Text, _) => Utf8Validator::new(),
+            // The frame may start by finishing a code point cut by the previous fragment.
+            (OpCode::Continuation, Some(Partial::Text(text))) => text.validator(),
+            _ => return Ok(()),
+        };
+        let scanned = self.scanned as usize;
+        let (Ok(end), Some(new)) = (u32::try_from(arrived.len()), arrived.get_mut(scanned..))
+        else {
+            return Ok(());
+        };
+        if new.is_empty() {
+            return Ok(());
+        }
+        if let Some(mask) = header.mask {
+            apply_mask_offset(new, mask, scanned);
+        }
+        // Past the first 3 bytes any code point carried from the previous fragment is done,
+        // so a fresh check can resume at a boundary inside this frame.
+        let (mut utf8, from) = if scanned <= 3 {
+            (at_frame_start, 0)
+        } else {
+            let checked = arrived.get(..scanned).unwrap_or_default();
+            (Utf8Validator::new(), resume_point(checked))
+        };
+        utf8.feed(arrived.get(from..).unwrap_or_default())
+            .map_err(|_| Error::InvalidUtf8)?;
+        self.scanned = end;
+        Ok(())
     }
 
     /// Checks everything the header alone tells, returning the payload length.
@@ -229,7 +294,7 @@ impl Decoder {
             }
         };
         if header.opcode.is_data() {
-            let so_far = self.partial.as_ref().map_or(0, |p| p.data.len());
+            let so_far = self.partial.as_ref().map_or(0, |p| p.len());
             let size = so_far as u64 + header.payload_len;
             if size > self.config.max_message_size as u64 {
                 return Err(CapacityError::MessageTooBig {
@@ -243,25 +308,10 @@ impl Decoder {
     }
 }
 
-/// Turns a whole message's payload into a message. For text, `utf8` holds the incremental
-/// validation of a fragmented message (its end is checked here); a single frame is validated
-/// in one pass.
-fn complete(
-    opcode: OpCode,
-    data: BytesMut,
-    utf8: Option<Utf8Validator>,
-) -> Result<WebSocketMessage> {
-    if opcode == OpCode::Text {
-        if let Some(utf8) = utf8 {
-            utf8.finish().map_err(|_| Error::InvalidUtf8)?;
-        }
-        let text = Utf8Bytes::try_from(data.freeze()).map_err(|_| Error::InvalidUtf8)?;
-        Ok(WebSocketMessage::Text(text))
-    } else {
-        Ok(WebSocketMessage::Binary(data.freeze()))
-    }
-}
-
 #[cfg(test)]
 #[path = "decoder_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "decoder_stream_tests.rs"]
+mod stream_tests;

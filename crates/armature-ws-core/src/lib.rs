@@ -8,8 +8,9 @@
 //! - [`handshake`]: validate an `http::Request` as an upgrade, pick a subprotocol, build the
 //!   `101` response (or a typed 400/426 rejection).
 //! - [`Decoder`]: a streaming decoder: frames split anywhere in, [`WebSocketMessage`]s out,
-//!   with every server-side check of RFC 6455 §5, incremental UTF-8 validation of fragmented
-//!   text and size limits from [`Config`].
+//!   with every server-side check of RFC 6455 §5, UTF-8 validation of text as its bytes
+//!   arrive (across fragments and inside a frame still arriving) and size limits from
+//!   [`Config`].
 //! - [`encode_message`] and friends: one message, one frame, as `Bytes` (unmasked for a
 //!   server, so one encoding serves every recipient of a broadcast); [`Encoder`] masks for
 //!   clients.

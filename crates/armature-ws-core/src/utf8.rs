@@ -217,6 +217,28 @@ fn sequence_len(first: u8) -> usize {
     }
 }
 
+/// Where a check of text that continues `checked` (bytes already found valid, except for a
+/// code point cut at their end) can resume with a fresh [`Utf8Validator`]: the start of that
+/// cut code point, or the end. Looks back at most 3 bytes.
+pub(crate) fn resume_point(checked: &[u8]) -> usize {
+    incomplete_suffix_start(checked)
+}
+
+/// Where a code point cut by the end of `input` starts (`input.len()` when none is cut).
+///
+/// Looks back at most 3 bytes for the lead byte; whether the bytes are valid is left to the
+/// caller's check.
+fn incomplete_suffix_start(input: &[u8]) -> usize {
+    let len = input.len();
+    for (i, &byte) in input.iter().enumerate().rev().take(3) {
+        if byte & 0xC0 != 0x80 {
+            // A lead (or ASCII) byte: cut when its sequence runs past the end.
+            return if sequence_len(byte) > len - i { i } else { len };
+        }
+    }
+    len
+}
+
 impl Utf8Validator {
     /// A validator at the start of a text.
     pub const fn new() -> Self {
@@ -227,11 +249,20 @@ impl Utf8Validator {
     }
 
     /// Checks the next piece. On error the text is invalid whatever follows.
-    pub fn feed(&mut self, mut input: &[u8]) -> Result<(), InvalidUtf8> {
+    pub fn feed(&mut self, input: &[u8]) -> Result<(), InvalidUtf8> {
+        self.feed_with(input, |_| {})
+    }
+
+    /// Like [`feed`](Self::feed), handing every checked run of whole code points to `sink`,
+    /// so a caller can collect the text with a single check of each byte.
+    pub(crate) fn feed_with(
+        &mut self,
+        mut input: &[u8],
+        mut sink: impl FnMut(&str),
+    ) -> Result<(), InvalidUtf8> {
         if self.tail_len > 0 {
             let tail_len = usize::from(self.tail_len);
-            let width = sequence_len(self.tail[0]);
-            let need = width.saturating_sub(tail_len);
+            let need = sequence_len(self.tail[0]).saturating_sub(tail_len);
             let take = need.min(input.len());
             let mut buf = [0u8; 4];
             buf[..tail_len].copy_from_slice(&self.tail[..tail_len]);
@@ -239,30 +270,35 @@ impl Utf8Validator {
             let joined = &buf[..tail_len + take];
             if take < need {
                 // Still incomplete: it must at least be a valid prefix.
-                return match simdutf8::compat::from_utf8(joined) {
-                    Err(e) if e.error_len().is_none() && e.valid_up_to() == 0 => {
-                        self.tail[..joined.len()].copy_from_slice(joined);
-                        self.tail_len = joined.len() as u8;
-                        Ok(())
-                    }
-                    _ => Err(InvalidUtf8),
-                };
+                return self.keep_tail(joined);
             }
-            if std::str::from_utf8(joined).is_err() {
-                return Err(InvalidUtf8);
-            }
+            sink(std::str::from_utf8(joined).map_err(|_| InvalidUtf8)?);
             self.tail_len = 0;
             input = &input[take..];
         }
-        match simdutf8::compat::from_utf8(input) {
-            Ok(_) => Ok(()),
-            Err(e) if e.error_len().is_none() => {
-                let rest = &input[e.valid_up_to()..];
-                self.tail[..rest.len()].copy_from_slice(rest);
-                self.tail_len = rest.len() as u8;
+        // Split off a code point cut by the end of the piece first, so the whole code points
+        // are checked once, in bulk, and come out as a `&str`.
+        let (whole, cut) = input.split_at(incomplete_suffix_start(input));
+        let text = simdutf8::basic::from_utf8(whole).map_err(|_| InvalidUtf8)?;
+        if !text.is_empty() {
+            sink(text);
+        }
+        if cut.is_empty() {
+            Ok(())
+        } else {
+            self.keep_tail(cut)
+        }
+    }
+
+    /// Keeps `start` (1 to 3 bytes) as the start of a cut code point, if it can start one.
+    fn keep_tail(&mut self, start: &[u8]) -> Result<(), InvalidUtf8> {
+        match simdutf8::compat::from_utf8(start) {
+            Err(e) if e.error_len().is_none() && e.valid_up_to() == 0 && start.len() <= 3 => {
+                self.tail[..start.len()].copy_from_slice(start);
+                self.tail_len = start.len() as u8;
                 Ok(())
             }
-            Err(_) => Err(InvalidUtf8),
+            _ => Err(InvalidUtf8),
         }
     }
 
@@ -278,6 +314,50 @@ impl Utf8Validator {
         } else {
             Ok(())
         }
+    }
+}
+
+/// The text of a fragmented message being assembled: the whole code points so far in a
+/// `String`, and a code point cut by the last fragment's end in the validator.
+///
+/// Each fragment is checked once, as it is appended, and the finished `String` becomes the
+/// message's [`Utf8Bytes`] without a second check and without a copy.
+#[derive(Debug, Default)]
+pub(crate) struct TextBuilder {
+    text: String,
+    utf8: Utf8Validator,
+}
+
+impl TextBuilder {
+    /// An empty text with room for `capacity` bytes.
+    pub(crate) fn with_capacity(capacity: usize) -> Self {
+        Self {
+            text: String::with_capacity(capacity),
+            utf8: Utf8Validator::new(),
+        }
+    }
+
+    /// Checks and appends the next fragment's payload.
+    pub(crate) fn push(&mut self, fragment: &[u8]) -> Result<(), InvalidUtf8> {
+        let Self { text, utf8 } = self;
+        utf8.feed_with(fragment, |s| text.push_str(s))
+    }
+
+    /// The bytes appended so far.
+    pub(crate) fn len(&self) -> usize {
+        self.text.len() + usize::from(self.utf8.tail_len)
+    }
+
+    /// The validator's state at the end of what was appended, to check a fragment whose
+    /// bytes are still arriving.
+    pub(crate) fn validator(&self) -> Utf8Validator {
+        self.utf8
+    }
+
+    /// The whole text; an error when it ends inside a code point.
+    pub(crate) fn finish(self) -> Result<Utf8Bytes, InvalidUtf8> {
+        self.utf8.finish()?;
+        Ok(Utf8Bytes::from(self.text))
     }
 }
 
@@ -362,6 +442,44 @@ mod tests {
         v.feed(b"ab\xE2\x82").unwrap();
         assert!(v.is_incomplete());
         assert_eq!(v.finish(), Err(InvalidUtf8));
+    }
+
+    #[test]
+    fn feed_with_hands_out_each_byte_once() {
+        let text = "aé€😀z".as_bytes();
+        for i in 0..=text.len() {
+            for j in i..=text.len() {
+                let mut b = TextBuilder::with_capacity(0);
+                for piece in [&text[..i], &text[i..j], &text[j..]] {
+                    b.push(piece).unwrap();
+                }
+                assert_eq!(b.len(), text.len());
+                assert_eq!(b.finish().unwrap(), "aé€😀z", "split at {i},{j}");
+            }
+        }
+    }
+
+    #[test]
+    fn text_builder_refuses_what_the_validator_refuses() {
+        let mut b = TextBuilder::default();
+        b.push(b"ok \xE2\x82").unwrap();
+        assert_eq!(b.len(), 5);
+        assert!(b.validator().is_incomplete());
+        assert_eq!(b.push(b"\x41"), Err(InvalidUtf8));
+
+        let mut b = TextBuilder::default();
+        b.push(b"\xF0\x9F").unwrap();
+        assert_eq!(b.finish(), Err(InvalidUtf8));
+
+        let mut b = TextBuilder::default();
+        assert_eq!(b.push(b"abc\xE0\x80"), Err(InvalidUtf8)); // overlong prefix at the end
+    }
+
+    #[test]
+    fn a_bad_lead_byte_at_the_end_is_refused() {
+        for bad in [&b"abc\xFF"[..], b"\x80", b"ab\xC0", b"\xF5\x80\x80"] {
+            assert_eq!(Utf8Validator::new().feed(bad), Err(InvalidUtf8), "{bad:?}");
+        }
     }
 
     #[test]

@@ -21,8 +21,11 @@ use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::time::timeout;
 
 const WAIT: Duration = Duration::from_secs(30);
-/// Events broadcast: far more than the slow client's queue plus the socket buffers hold.
+/// Events broadcast at least; more until the slow client is dropped (its socket buffers
+/// hold a few MB first, depending on the kernel's autotuning).
 const EVENTS: u64 = 20_000;
+/// Give up past this many events (~43 MB).
+const MAX_EVENTS: u64 = 200_000;
 
 async fn serve(broadcaster: Arc<SseBroadcaster>) -> std::net::SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -95,12 +98,15 @@ async fn sse_client_that_stops_reading_is_dropped_and_others_get_every_event() {
         tokio::spawn(async move {
             let mut events = BodyDataStream::new(response.into_body()).eventsource();
             let mut next = 0u64;
-            while next < EVENTS {
+            loop {
                 let event = timeout(WAIT, events.next())
                     .await
                     .expect("the healthy client stopped receiving")
                     .expect("the healthy client's stream ended")
                     .expect("parse error");
+                if event.data == "end" {
+                    return (next, events); // kept open: the client stays registered
+                }
                 assert_eq!(event.data, format!("event {next} {}", "x".repeat(200)));
                 next += 1;
                 received.store(next, Ordering::Release);
@@ -115,19 +121,27 @@ async fn sse_client_that_stops_reading_is_dropped_and_others_get_every_event() {
     // Broadcast, staying at most 32 events ahead of the healthy client (half its queue), so
     // only the client that does not read can fall behind.
     let padding = "x".repeat(200);
-    for i in 0..EVENTS {
-        while i >= received.load(Ordering::Acquire) + 32 {
+    let mut sent = 0u64;
+    while sent < EVENTS || broadcaster.stats().slow_clients_dropped == 0 {
+        assert!(sent < MAX_EVENTS, "the slow client was never dropped");
+        while sent >= received.load(Ordering::Acquire) + 32 {
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
         broadcaster
-            .broadcast(ServerSentEvent::new(format!("event {i} {padding}")))
+            .broadcast(ServerSentEvent::new(format!("event {sent} {padding}")))
             .await
             .unwrap();
+        sent += 1;
     }
-    timeout(WAIT, reader)
+    broadcaster
+        .broadcast(ServerSentEvent::new("end".to_owned()))
+        .await
+        .unwrap();
+    let (got_by_healthy, _healthy) = timeout(WAIT, reader)
         .await
         .expect("healthy client did not get every event")
         .unwrap();
+    assert_eq!(got_by_healthy, sent, "the healthy client got every event");
 
     let stats = broadcaster.stats();
     assert_eq!(stats.slow_clients_dropped, 1, "{stats:?}");
@@ -172,7 +186,7 @@ async fn sse_client_that_stops_reading_is_dropped_and_others_get_every_event() {
         "the dropped client's events are a prefix, in order"
     );
     println!(
-        "slow SSE client dropped after {} of {EVENTS} events ({} bytes)",
+        "slow SSE client dropped after {} of {sent} events ({} bytes)",
         got.len(),
         raw.len()
     );

@@ -11,7 +11,8 @@ pub enum PubSubMode {
     /// cluster. Works on a standalone Redis 7 as well. The default.
     #[default]
     Sharded,
-    /// Classic pub/sub (`PUBLISH`/`SUBSCRIBE`), for Redis before 7.
+    /// Classic pub/sub (`PUBLISH`/`SUBSCRIBE`), for Redis 6 (the node speaks RESP3, so
+    /// Redis 6 or later is needed either way).
     Classic,
 }
 

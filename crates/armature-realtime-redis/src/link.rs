@@ -123,7 +123,9 @@ async fn serve(node: &Arc<Node>, link: Link, reconnect: bool) -> Option<String> 
     let mut subscribed: HashSet<Arc<str>> = HashSet::new();
     let mut announced = false;
     loop {
-        if node.shutdown.load(Ordering::Acquire) {
+        // Shut down, or nothing but this task holds the node: every handle and transport
+        // is gone, nobody can broadcast or listen any more.
+        if node.shutdown.load(Ordering::Acquire) || Arc::strong_count(node) == 1 {
             return None;
         }
         if let Err(e) = reconcile(node, &mut conn, &mut subscribed).await {

@@ -355,3 +355,63 @@ async fn unreachable_redis_at_start_is_a_clear_error() {
     .unwrap_err();
     assert!(err.to_string().contains("must not end in a digit"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn classic_pubsub_mode_carries_rooms_too() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let classic = |id: &str| {
+        RedisConfig::new(redis.url())
+            .node_id(id)
+            .mode(armature_realtime_redis::PubSubMode::Classic)
+            .channel_prefix("app2:")
+    };
+    let a = Node::start(classic("node-a-")).await;
+    let b = Node::start(classic("node-b-")).await;
+    let (mut a1, _) = a.client("chat").await;
+    let (mut b1, b1_id) = b.client("chat").await;
+    a.synced().await;
+    b.synced().await;
+    let reply: Vec<redis::Value> =
+        redis.query(redis::cmd("PUBSUB").arg("NUMSUB").arg("app2:ws:chat"));
+    assert_eq!(reply.get(1), Some(&redis::Value::Int(2)));
+    assert_eq!(redis.shard_subscribers("app2:ws:chat"), 0);
+
+    send(&mut a1, "all:classic").await;
+    assert_eq!(recv_text(&mut a1).await, "classic");
+    assert_eq!(recv_text(&mut b1).await, "classic");
+    send(&mut a1, &format!("to:{b1_id}:direct")).await;
+    assert_eq!(recv_text(&mut b1).await, "direct");
+    assert_silent(&mut a1, Duration::from_millis(200)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_every_handle_closes_the_link() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let clients = || {
+        let info: String = redis.query(redis::cmd("INFO").arg("clients"));
+        info.lines()
+            .find_map(|l| l.strip_prefix("connected_clients:"))
+            .unwrap()
+            .trim()
+            .parse::<i64>()
+            .unwrap()
+    };
+    // The query's own connection counts as one.
+    assert_eq!(clients(), 1);
+    let node = armature_realtime_redis::RedisRealtime::connect(RedisConfig::new(redis.url()))
+        .await
+        .unwrap();
+    let manager = node.websocket_manager();
+    let room = manager.room("r");
+    assert_eq!(clients(), 2);
+    drop(node);
+    // The manager's rooms still hold the node: the link stays.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(clients(), 2);
+    drop((room, manager));
+    eventually("link closed", || clients() == 1).await;
+}

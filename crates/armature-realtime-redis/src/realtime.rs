@@ -142,9 +142,26 @@ impl RedisRealtime {
     /// A WebSocket [`Hub`] for `config` whose connection ids start with this node's id and
     /// which [`send_to_connection`](Self::send_to_connection) on any node can reach.
     pub fn hub(&self, config: WebSocketConfig) -> Hub {
-        let hub = Hub::new(config.node_id(self.node.node_id.clone()));
+        let hub = Hub::new(self.websocket_config(config));
         self.node.add_hub(&hub);
         hub
+    }
+
+    /// `config` with this node's id as its [`WebSocketConfig::node_id`]: for a hub made
+    /// elsewhere (e.g. by an application framework from its WebSocket config), to be
+    /// passed to [`attach_hub`](Self::attach_hub) once built.
+    ///
+    /// ```no_run
+    /// # use armature_realtime_redis::{RedisConfig, RedisRealtime};
+    /// # use armature_ws::{Hub, WebSocketConfig};
+    /// # async fn f(redis: RedisRealtime) -> Result<(), armature_realtime_redis::Error> {
+    /// let hub = Hub::new(redis.websocket_config(WebSocketConfig::default()));
+    /// redis.attach_hub(&hub)?;
+    /// assert!(hub.next_id().starts_with(redis.node_id()));
+    /// # Ok(()) }
+    /// ```
+    pub fn websocket_config(&self, config: WebSocketConfig) -> WebSocketConfig {
+        config.node_id(self.node.node_id.clone())
     }
 
     /// Makes the connections of `hub` reachable by id from every node.

@@ -264,21 +264,26 @@ async fn redis_killed_and_restarted_mid_stream_recovers_and_reports_the_gap() {
     assert!(stats.gaps >= 1, "{stats:?}");
     assert!(stats.messages_missed >= 7, "{stats:?}");
     assert_eq!(stats.malformed, 0, "{stats:?}");
-    let mut reported = 0;
+    let (mut reported, mut disconnected, mut reconnected) = (0, false, false);
     while let Ok(event) = b_events.try_recv() {
-        if let RedisEvent::Gap {
-            channel,
-            origin,
-            missed,
-        } = event
-        {
-            assert_eq!(
-                (channel.as_str(), origin.as_str()),
-                ("armature:ws:chat", "node-a-")
-            );
-            reported += missed;
+        match event {
+            RedisEvent::Gap {
+                channel,
+                origin,
+                missed,
+            } => {
+                assert_eq!(
+                    (channel.as_str(), origin.as_str()),
+                    ("armature:ws:chat", "node-a-")
+                );
+                reported += missed;
+            }
+            RedisEvent::Disconnected { .. } => disconnected = true,
+            RedisEvent::Connected { reconnect } => reconnected |= reconnect,
+            _ => {}
         }
     }
+    assert!(disconnected && reconnected);
     assert_eq!(reported, stats.messages_missed);
     assert_silent(&mut b1, Duration::from_millis(200)).await;
 }
@@ -414,4 +419,49 @@ async fn dropping_every_handle_closes_the_link() {
     assert_eq!(clients(), 2);
     drop((room, manager));
     eventually("link closed", || clients() == 1).await;
+}
+
+/// An envelope written by hand from `docs/redis.md`, as another implementation would.
+fn hand_made_envelope(origin: &str, seq: u64, frame: &[u8]) -> Vec<u8> {
+    let mut e = b"AR\x01\x01".to_vec();
+    e.push(origin.len() as u8);
+    e.extend_from_slice(origin.as_bytes());
+    e.extend_from_slice(&42u64.to_be_bytes());
+    e.extend_from_slice(&seq.to_be_bytes());
+    e.extend_from_slice(&0xFFFFu16.to_be_bytes());
+    e.extend_from_slice(frame);
+    e
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_documented_envelope_is_what_travels_and_garbage_is_dropped() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let (_a, b) = two_nodes(&redis).await;
+    let (mut b1, _) = b.client("chat").await;
+    b.synced().await;
+    let spublish = |payload: &[u8]| -> i64 {
+        redis.query(redis::cmd("SPUBLISH").arg("armature:ws:chat").arg(payload))
+    };
+    // A foreign publisher following the documented layout: delivered.
+    assert_eq!(
+        spublish(&hand_made_envelope("other-", 1, b"\x81\x05hello")),
+        1
+    );
+    assert_eq!(recv_text(&mut b1).await, "hello");
+    // Not an envelope; a masked frame; a frame with trailing bytes; an unknown version.
+    spublish(b"hello world");
+    spublish(&hand_made_envelope("other-", 2, b"\x81\x85\0\0\0\0hello"));
+    spublish(&hand_made_envelope("other-", 3, b"\x81\x01hi"));
+    let mut v2 = hand_made_envelope("other-", 4, b"\x81\x01h");
+    v2[2] = 2;
+    spublish(&v2);
+    // Then a good one: numbers 2-4 never arrived as valid messages, so it is a gap of 3.
+    spublish(&hand_made_envelope("other-", 5, b"\x81\x04next"));
+    assert_eq!(recv_text(&mut b1).await, "next");
+    let stats = b.redis.stats();
+    assert_eq!(stats.malformed, 4, "{stats:?}");
+    assert_eq!((stats.gaps, stats.messages_missed), (1, 3), "{stats:?}");
+    assert_silent(&mut b1, Duration::from_millis(200)).await;
 }

@@ -24,6 +24,12 @@ use crate::stats::Stats;
 use crate::writer::{Outbox, TAKE_BUDGET};
 use crate::{Error, Result};
 
+/// Most bytes of pongs waiting to be written for one connection. A client that sends pings
+/// faster than it reads the pongs (a ping flood) would otherwise grow the server's memory
+/// without bound; past this, the pending pongs are replaced by the pong to the latest ping
+/// (RFC 6455 §5.5.3 allows answering only the most recent one). 64 maximum-size pongs.
+pub(crate) const MAX_PENDING_PONG_BYTES: usize = 64 * 127;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Phase {
     /// Reading and writing.
@@ -41,6 +47,9 @@ pub(crate) struct Conn {
     decoder: Decoder,
     rbuf: BytesMut,
     out: Outbox,
+    /// Pongs not yet moved to `out` (they go out once `out` is empty), at most
+    /// [`MAX_PENDING_PONG_BYTES`]; unallocated when there are none.
+    pongs: BytesMut,
     /// Allocated when the closing handshake starts: most of a connection's life has none.
     close: Option<Box<CloseHandshake>>,
     registration: Option<Registration>,
@@ -79,6 +88,7 @@ impl Conn {
             decoder: Decoder::new(config.core_config()),
             rbuf,
             out: Outbox::default(),
+            pongs: BytesMut::new(),
             close: None,
             registration: Some(registration),
             protocol,
@@ -183,17 +193,7 @@ impl Conn {
                     return Poll::Ready(None);
                 }
                 _ if self.phase == Phase::Finishing => return Poll::Pending,
-                Poll::Pending => {
-                    // The client is not reading what we send: stop reading from it until it
-                    // does. Without this, a client flooding pings without reading the pongs
-                    // would grow the outbox without bound; with it, what the server holds
-                    // for it is at most one read chunk of answers, and the kernel's buffers
-                    // push back on the client (the heartbeat ends the connection if it
-                    // never reads again).
-                    self.release_rbuf_if_empty();
-                    return Poll::Pending;
-                }
-                Poll::Ready(Ok(())) => {}
+                _ => {}
             }
             match self
                 .io
@@ -223,8 +223,11 @@ impl Conn {
         match &message {
             WebSocketMessage::Ping(data) => {
                 if !self.close_sent() {
-                    self.out
-                        .push(encode_message(&WebSocketMessage::Pong(data.clone())));
+                    let pong = encode_message(&WebSocketMessage::Pong(data.clone()));
+                    if self.pongs.len() + pong.len() > MAX_PENDING_PONG_BYTES {
+                        self.pongs.clear(); // keep only the pong to the latest ping
+                    }
+                    self.pongs.extend_from_slice(&pong);
                 }
             }
             WebSocketMessage::Pong(_) => {}
@@ -256,6 +259,7 @@ impl Conn {
     fn send_close_frame(&mut self, frame: CloseFrame) {
         let bytes = encode_close(Some(&frame));
         if self.close_mut().on_close_sent(Some(frame)) {
+            self.move_pongs_to_out();
             self.out.push(bytes);
             self.shared.mark_closing();
             self.shared.close_sent.store(now_ms(), Ordering::Release);
@@ -265,6 +269,7 @@ impl Conn {
     /// Drops the connection, after one non-blocking attempt to write a close frame.
     fn abort(&mut self, frame: Option<CloseFrame>, cx: &mut Context<'_>) {
         self.out.clear_unstarted();
+        self.pongs = BytesMut::new();
         if let Some(frame) = frame {
             if !self.out.is_partial() {
                 self.send_close_frame(frame);
@@ -289,6 +294,9 @@ impl Conn {
     /// Writes queued frames until all are out (`Ready(Ok)`) or the socket is full.
     pub(crate) fn poll_flush_out(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
         loop {
+            if self.out.is_empty() && !self.pongs.is_empty() {
+                self.move_pongs_to_out();
+            }
             if self.out.is_empty() {
                 if self.phase != Phase::Open || self.close_sent() {
                     return Poll::Ready(Ok(()));
@@ -313,6 +321,13 @@ impl Conn {
         }
     }
 
+    /// Queues the pending pongs behind what `out` holds, as one segment.
+    fn move_pongs_to_out(&mut self) {
+        if !self.pongs.is_empty() {
+            self.out.push(std::mem::take(&mut self.pongs).freeze());
+        }
+    }
+
     /// The connection is over: frees everything, leaves the rooms, releases the slot.
     fn end(&mut self) {
         if self.phase == Phase::Done {
@@ -321,6 +336,7 @@ impl Conn {
         self.phase = Phase::Done;
         self.io.shutdown_now();
         self.rbuf = BytesMut::new();
+        self.pongs = BytesMut::new();
         self.out.release();
         self.shared.finish();
         self.registration = None;

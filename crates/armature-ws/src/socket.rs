@@ -45,10 +45,10 @@ use crate::{Error, Result};
 /// client's outgoing messages meanwhile; it should hand that work to another task, or
 /// read in a `select!` with it.
 ///
-/// A client that does not read what it is sent is not read from either: once its socket
-/// cannot take more bytes, the socket stops reading until it can (so a client flooding
-/// pings without reading the pongs holds at most one read chunk of answers in the server,
-/// and the heartbeat ends it). Queued broadcasts meanwhile obey [`Backpressure`](crate::Backpressure).
+/// Pongs to a client's pings wait behind what is already being written, at most 8 KiB of
+/// them per connection: a client that floods pings without reading the pongs gets only the
+/// pong to its latest ping once that bound is reached (RFC 6455 §5.5.3), so it cannot grow
+/// the server's memory. Queued messages obey [`Backpressure`](crate::Backpressure).
 ///
 /// When the handler returns (the socket is dropped) without a close handshake, a short task
 /// finishes it: queued frames are written, a close frame 1000 goes out, and the TCP

@@ -219,3 +219,101 @@ fn close_codes_round_trip() {
         );
     }
 }
+
+/// Mostly-UTF-8 text: arbitrary characters with a few bytes overwritten, often by bytes that
+/// matter to UTF-8 (lead bytes, continuation bytes, bytes that never occur).
+fn mostly_utf8() -> impl Strategy<Value = Vec<u8>> {
+    let byte = prop_oneof![
+        prop::sample::select(vec![
+            0x41u8, 0x80, 0x8F, 0x90, 0x9F, 0xA0, 0xBF, 0xC0, 0xC2, 0xDF, 0xE0, 0xED, 0xEF, 0xF0,
+            0xF4, 0xF5, 0xFF,
+        ]),
+        any::<u8>(),
+    ];
+    (
+        ".{0,60}",
+        prop::collection::vec((any::<prop::sample::Index>(), byte), 0..3),
+    )
+        .prop_map(|(text, edits)| {
+            let mut bytes = text.into_bytes();
+            if !bytes.is_empty() {
+                for (at, value) in edits {
+                    let i = at.index(bytes.len());
+                    bytes[i] = value;
+                }
+            }
+            bytes
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1024))]
+
+    /// Text is failed with 1007 by exactly the read after which the text bytes received so far
+    /// (whole fragments and the part of the frame still arriving) can no longer start valid
+    /// UTF-8 — or, if they all can, by the read that ends the message inside a code point.
+    /// A valid text comes out whole.
+    #[test]
+    fn text_fails_at_the_read_that_makes_it_invalid(
+        text in mostly_utf8(),
+        cut_idx in prop::collection::vec(any::<prop::sample::Index>(), 0..3),
+        mask in prop::array::uniform4(any::<u8>()),
+        splits in prop::collection::vec(1usize..16, 1..6),
+    ) {
+        let mut bounds: Vec<usize> = cut_idx.iter().map(|i| i.index(text.len() + 1)).collect();
+        bounds.push(0);
+        bounds.push(text.len());
+        bounds.sort_unstable();
+        let mut wire = BytesMut::new();
+        // Where each fragment's payload lies on the wire: (start, len).
+        let mut payloads = Vec::new();
+        for (i, w) in bounds.windows(2).enumerate() {
+            let opcode = if i == 0 { OpCode::Text } else { OpCode::Continuation };
+            let fin = i == bounds.len() - 2;
+            let piece = &text[w[0]..w[1]];
+            encode_frame_into(opcode, fin, piece, Some(mask), &mut wire);
+            payloads.push((wire.len() - piece.len(), piece.len()));
+        }
+        let received = |end: usize| -> usize {
+            payloads.iter().map(|&(start, len)| end.saturating_sub(start).min(len)).sum()
+        };
+        let definitely_invalid = |n: usize| {
+            matches!(std::str::from_utf8(&text[..n]), Err(e) if e.error_len().is_some())
+        };
+
+        let mut decoder = Decoder::new(Config::server());
+        let mut src = BytesMut::new();
+        let mut out = Vec::new();
+        let mut failed_at = None;
+        let mut expected_fail = None;
+        let (mut pos, mut read) = (0, 0);
+        let mut split = splits.iter().copied().cycle();
+        while pos < wire.len() && failed_at.is_none() {
+            let n = split.next().unwrap_or(1).min(wire.len() - pos);
+            src.extend_from_slice(&wire[pos..pos + n]);
+            pos += n;
+            if expected_fail.is_none()
+                && (definitely_invalid(received(pos))
+                    || (pos == wire.len() && std::str::from_utf8(&text).is_err()))
+            {
+                expected_fail = Some(read);
+            }
+            loop {
+                match decoder.decode(&mut src) {
+                    Ok(Some(msg)) => out.push(msg),
+                    Ok(None) => break,
+                    Err(err) => {
+                        prop_assert_eq!(err, Error::InvalidUtf8);
+                        failed_at = Some(read);
+                        break;
+                    }
+                }
+            }
+            read += 1;
+        }
+        prop_assert_eq!(failed_at, expected_fail);
+        if let Ok(valid) = std::str::from_utf8(&text) {
+            prop_assert_eq!(out, vec![WebSocketMessage::text(valid)]);
+        }
+    }
+}

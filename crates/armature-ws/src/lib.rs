@@ -35,8 +35,10 @@
 //! - Fan-out to 1,000 subscribers, 64-byte messages: 0.76–0.86 M deliveries per second,
 //!   none missing, where tokio-tungstenite with `tokio::sync::broadcast` made 0.06 M in
 //!   the same run.
-//! - Autobahn|Testsuite (no compression): 296 OK, 2 NON-STRICT (6.4.3, 6.4.4: invalid
-//!   UTF-8 is refused at the first bad fragment), 3 INFORMATIONAL, 0 FAILED.
+//! - Autobahn|Testsuite (no compression), `/echo` and `/fanout`: 298 OK, 3 INFORMATIONAL,
+//!   0 FAILED (invalid UTF-8 is refused while its frame is still arriving).
+//! - Hostile clients (trickled or oversized requests, huge frame lengths, ping floods,
+//!   resets mid-frame, …): each answer and its test in `docs/hostile-clients.md`.
 //!
 //! ```no_run
 //! use std::sync::Arc;

@@ -192,3 +192,27 @@ async fn too_many_request_headers_get_431() {
     );
     assert_healthy(&server).await;
 }
+
+#[tokio::test]
+async fn many_unfinished_heads_at_once_are_all_closed_and_others_are_served_meanwhile() {
+    let server = TestServer::start(
+        WebSocketConfig::default().header_read_timeout(Some(Duration::from_millis(1500))),
+    )
+    .await;
+    let mut stalled = Vec::new();
+    for _ in 0..300 {
+        let mut stream = TcpStream::connect(server.addr).await.unwrap();
+        stream
+            .write_all(b"GET /echo HTTP/1.1\r\nHost: localhost\r\nUpgrade: websock")
+            .await
+            .unwrap();
+        stalled.push(stream);
+    }
+    // 300 half-sent heads hold no WebSocket slot and do not stop the server.
+    assert_healthy(&server).await;
+    for stream in &mut stalled {
+        assert!(read_to_end_or_reset(stream).await.is_empty());
+    }
+    assert_healthy(&server).await;
+    assert_eq!(server.hub.connection_count(), 0);
+}

@@ -17,7 +17,9 @@ fn encode(c: &mut Criterion) {
     let mut group = c.benchmark_group("sse_encode");
     let small = ServerSentEvent::new("x".repeat(64));
     group.throughput(Throughput::Elements(1));
-    group.bench_function("data_64B", |b| b.iter(|| black_box(&small).encode().unwrap()));
+    group.bench_function("data_64B", |b| {
+        b.iter(|| black_box(&small).encode().unwrap())
+    });
     let lines = ServerSentEvent::full(
         "12345".into(),
         "update".into(),

@@ -5,9 +5,16 @@
 //! cargo run -p examples --example demo        # then open http://localhost:3000
 //! ```
 //!
+//! Two demo nodes sharing their chat rooms through Redis (then open both pages):
+//!
+//! ```text
+//! REDIS_URL=redis://127.0.0.1:6379 cargo run -p examples --example demo -- 3000
+//! REDIS_URL=redis://127.0.0.1:6379 cargo run -p examples --example demo -- 3001
+//! ```
+//!
 //! - Chat: `ws://HOST/ws/chat/:room?name=NAME`. Every message is JSON: `{"type":"message",
 //!   "room","name","text"}` for chat lines and `{"type":"members","room","count"}` whenever
-//!   someone joins or leaves.
+//!   someone joins or leaves. A client's first `members` message tells it has joined.
 //! - Ticker: `GET /events/ticker` streams `price` events. Tick `n` happens at
 //!   `n × period` on the wall clock and its price is a pure function of `n`, so a restarted
 //!   server rebuilds the recent history at start-up: a browser that reconnects with
@@ -17,13 +24,37 @@
 //!
 //! Settings: port from the first argument or `PORT` (default 3000); `DEMO_TICK_MS` sets the
 //! tick period (default 1000); `DEMO_STATIC` the page's directory (default this package's
-//! `static/`). Everything is in memory; no external service.
+//! `static/`). Without Redis everything is in memory; no external service.
+//!
+//! ## With Redis: `REDIS_URL=URL` or `--redis URL`
+//!
+//! The node connects to Redis at start-up (and fails with a clear message when it cannot)
+//! through `armature-realtime-redis`, then:
+//!
+//! - **Chat rooms are cluster-wide.** A line sent on any node reaches every member of the
+//!   room on every node, exactly once, in the order its node relayed it; chat lines carry
+//!   `"node"`, the id of the node that relayed them. A joining client is told the member
+//!   count only once its node is subscribed to the room's channel, so from its first
+//!   `members` message on it receives every line from every node.
+//! - **Member counts and `/api/rooms` are per node**: `members` messages carry the count of
+//!   members connected to *this* node, and `"node"`, its id; the page says "on this node".
+//!   (A cluster-wide count would need presence kept in Redis and cleaned up after a node
+//!   dies — more than a demo should carry.)
+//! - **The ticker stays local to each node, and that is correct as is.** Every node computes
+//!   the same ticks from the wall clock (same ids, same prices), so no node publishes for
+//!   another and nothing is sent twice; a browser that fails over to another node resumes
+//!   with `Last-Event-ID` from that node's history with no gap and no duplicate (nodes'
+//!   clocks agreeing to within a tick period). Sharing it through Redis would only make
+//!   every node deliver every tick twice, or need an elected publisher.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use armature_realtime::body::json_response;
 use armature_realtime::prelude::*;
 use armature_realtime::sse::SseConfig;
+use armature_realtime::ws::WebSocketConfig;
+use armature_realtime::ws_core::encode_message;
+use armature_realtime_redis::{RedisConfig, RedisRealtime};
 use serde::Serialize;
 
 /// How many ticks the ticker keeps (and rebuilds after a restart) for resuming clients.
@@ -32,13 +63,65 @@ const HISTORY: u64 = 600;
 const MAX_TEXT: usize = 500;
 /// Longest display name, in characters.
 const MAX_NAME: usize = 32;
+/// How long a joining member waits for its node to subscribe to the room in Redis.
+const SYNC_WAIT: Duration = Duration::from_secs(5);
+
+// ---- settings ------------------------------------------------------------------------
+
+/// What the command line and the environment ask for.
+#[derive(Debug, PartialEq)]
+struct Settings {
+    port: u16,
+    /// Share rooms through this Redis; `None`: in memory.
+    redis_url: Option<String>,
+}
+
+impl Settings {
+    /// `[PORT] [--redis URL | --redis=URL]` in any order; else `PORT` and `REDIS_URL`
+    /// from `env` (an empty `REDIS_URL` counts as unset).
+    fn parse(
+        args: impl IntoIterator<Item = String>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Settings, Error> {
+        let mut port = None;
+        let mut redis_url = None;
+        let mut args = args.into_iter();
+        while let Some(arg) = args.next() {
+            if arg == "--redis" {
+                let url = args.next().ok_or_else(|| {
+                    Error::Validation("--redis needs a URL, e.g. redis://127.0.0.1:6379".into())
+                })?;
+                redis_url = Some(url);
+            } else if let Some(url) = arg.strip_prefix("--redis=") {
+                redis_url = Some(url.to_owned());
+            } else if port.is_none() && !arg.starts_with('-') {
+                port = Some(arg);
+            } else {
+                return Err(Error::Validation(format!(
+                    "unexpected argument {arg:?}; usage: demo [PORT] [--redis URL]"
+                )));
+            }
+        }
+        let port = match port.or_else(|| env("PORT")) {
+            Some(p) => p
+                .parse()
+                .map_err(|_| Error::Validation(format!("bad port {p:?}")))?,
+            None => 3000,
+        };
+        let redis_url = redis_url.or_else(|| env("REDIS_URL").filter(|u| !u.is_empty()));
+        Ok(Settings { port, redis_url })
+    }
+}
 
 // ---- chat ----------------------------------------------------------------------------
 
+/// The chat rooms: in memory, or shared with the other nodes through Redis.
 #[injectable]
 #[derive(Clone)]
 struct ChatRooms {
     manager: Arc<WebSocketManager>,
+    /// This node's link to the cluster, when it runs with Redis.
+    redis: Option<RedisRealtime>,
 }
 
 impl Default for ChatRooms {
@@ -46,7 +129,46 @@ impl Default for ChatRooms {
         Self {
             // Empty rooms are forgotten, so `/api/rooms` lists live rooms only.
             manager: Arc::new(WebSocketManager::new().remove_empty_rooms(true)),
+            redis: None,
         }
+    }
+}
+
+impl ChatRooms {
+    /// Rooms whose broadcasts reach every node attached to the same Redis.
+    fn clustered(redis: &RedisRealtime) -> Self {
+        Self {
+            manager: Arc::new(redis.websocket_manager().remove_empty_rooms(true)),
+            redis: Some(redis.clone()),
+        }
+    }
+
+    /// This node's id in the cluster; `None` in memory.
+    fn node(&self) -> Option<&str> {
+        self.redis.as_ref().map(RedisRealtime::node_id)
+    }
+
+    /// After a local join: waits until this node receives the room's traffic from the
+    /// other nodes (at once in memory, or when the node is already subscribed).
+    async fn synced(&self) {
+        if let Some(redis) = &self.redis
+            && !redis.wait_synced(SYNC_WAIT).await
+        {
+            eprintln!("demo: Redis did not confirm the room subscription in {SYNC_WAIT:?}");
+        }
+    }
+
+    /// Tells this node's members of `room` how many they are. Local only: the count is
+    /// this node's, so it must not reach the members on other nodes.
+    fn announce_members(&self, room: &WebSocketRoom, room_name: &str) -> Result<(), Error> {
+        let event = ChatEvent::Members {
+            room: room_name,
+            count: room.len(),
+            node: self.node(),
+        };
+        let text = serde_json::to_string(&event)?;
+        room.deliver_local(&encode_message(&WebSocketMessage::text(text)), None);
+        Ok(())
     }
 }
 
@@ -57,10 +179,17 @@ enum ChatEvent<'a> {
         room: &'a str,
         name: &'a str,
         text: &'a str,
+        /// The node that relayed the line (with Redis).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        node: Option<&'a str>,
     },
     Members {
         room: &'a str,
+        /// Members connected to this node.
         count: usize,
+        /// This node (with Redis): the count is this node's.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        node: Option<&'a str>,
     },
 }
 
@@ -94,12 +223,8 @@ impl ChatController {
         let room = self.rooms.manager.get_or_create_room(&room_name).await;
         room.add_connection(socket.id(), socket.connection())
             .await?;
-        let members = |count| ChatEvent::Members {
-            room: &room_name,
-            count,
-        };
-        room.broadcast_json(&members(room.connection_count().await))
-            .await?;
+        self.rooms.synced().await;
+        self.rooms.announce_members(&room, &room_name)?;
 
         while let Some(message) = socket.recv().await {
             match message {
@@ -112,6 +237,7 @@ impl ChatController {
                         room: &room_name,
                         name: &name,
                         text: &text,
+                        node: self.rooms.node(),
                     };
                     room.broadcast_json(&line).await?;
                 }
@@ -120,8 +246,7 @@ impl ChatController {
             }
         }
         room.remove_connection(socket.id()).await;
-        room.broadcast_json(&members(room.connection_count().await))
-            .await?;
+        self.rooms.announce_members(&room, &room_name)?;
         Ok(())
     }
 }
@@ -255,12 +380,22 @@ struct RoomInfo {
     members: usize,
 }
 
-/// The demo app: the module, the rooms list and the page.
-fn demo_app(static_dir: std::path::PathBuf) -> App {
+/// The demo app: the module, the rooms list and the page; its rooms shared through
+/// `redis` when given (then attach the built app's hub with
+/// [`RedisRealtime::attach_hub`]).
+fn demo_app(static_dir: std::path::PathBuf, redis: Option<&RedisRealtime>) -> App {
     // The rooms list reads the same `ChatRooms` instance the chat controller is given.
-    let rooms = ChatRooms::default();
+    let (rooms, ws_config) = match redis {
+        // Connection ids carry the node id, so they are unique across the cluster.
+        Some(redis) => (
+            ChatRooms::clustered(redis),
+            redis.websocket_config(WebSocketConfig::default()),
+        ),
+        None => (ChatRooms::default(), WebSocketConfig::default()),
+    };
     let list = rooms.clone();
     App::new()
+        .websocket_config(ws_config)
         .provide(rooms)
         .module::<DemoModule>()
         .get("/api/rooms", move |_| {
@@ -281,21 +416,55 @@ fn demo_app(static_dir: std::path::PathBuf) -> App {
         .static_dir("/", static_dir)
 }
 
+/// Builds and binds a demo node: in memory, or connected to the Redis at `redis_url`.
+async fn start_node(
+    static_dir: std::path::PathBuf,
+    port: u16,
+    redis_url: Option<&str>,
+) -> Result<(armature_realtime::Server, Option<RedisRealtime>), Error> {
+    let redis = match redis_url {
+        Some(url) => Some(RedisRealtime::connect(RedisConfig::new(url)).await?),
+        None => None,
+    };
+    let server = demo_app(static_dir, redis.as_ref())
+        .bind(("127.0.0.1", port))
+        .await?;
+    if let Some(redis) = &redis {
+        // Its connections reachable by id from every node.
+        redis.attach_hub(server.service().websocket_hub())?;
+    }
+    Ok((server, redis))
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    let port = examples::port_from_env(3000);
+    let settings = Settings::parse(std::env::args().skip(1), |k| std::env::var(k).ok())?;
     let static_dir = std::env::var("DEMO_STATIC")
         .map(Into::into)
         .unwrap_or_else(|_| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("static"));
-    let server = demo_app(static_dir).bind(("127.0.0.1", port)).await?;
+    let (server, redis) = start_node(static_dir, settings.port, settings.redis_url.as_deref())
+        .await
+        .inspect_err(|e| eprintln!("demo: {e}"))?;
+    let mode = match &redis {
+        Some(redis) => format!("node {} sharing rooms through Redis", redis.node_id()),
+        None => "in memory".to_owned(),
+    };
     println!(
-        "Armature Realtime demo on http://localhost:{}/ (Ctrl-C to stop)",
+        "Armature Realtime demo on http://localhost:{}/ ({mode}; Ctrl-C to stop)",
         server.local_addr().port()
     );
-    server
+    let result = server
         .run_until(armature_realtime::app::stop_signal())
-        .await
+        .await;
+    if let Some(redis) = redis {
+        redis.shutdown();
+    }
+    result
 }
+
+#[cfg(test)]
+#[path = "demo/cluster_tests.rs"]
+mod cluster_tests;
 
 #[cfg(test)]
 mod tests {
@@ -303,12 +472,12 @@ mod tests {
     use examples::testing::{SseClient, next_text, ws_connect};
     use futures_util::SinkExt;
 
-    fn static_dir() -> std::path::PathBuf {
+    pub(super) fn static_dir() -> std::path::PathBuf {
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("static")
     }
 
     async fn start(period_ms: u64) -> armature_realtime::RunningServer {
-        demo_app(static_dir())
+        demo_app(static_dir(), None)
             .provide(Ticker::with_period(period_ms))
             .bind("127.0.0.1:0")
             .await
@@ -354,6 +523,7 @@ mod tests {
         assert_eq!(line["name"], "Ada");
         assert_eq!(line["text"], "hi Bob");
         assert_eq!(line["room"], "lobby");
+        assert!(line.get("node").is_none(), "in memory: no node: {line}");
         assert_eq!(json(&next_text(&mut ada).await)["text"], "hi Bob");
 
         drop(bob);
@@ -410,6 +580,45 @@ mod tests {
         );
         drop(client);
         server.shutdown().await.unwrap();
+    }
+
+    #[test]
+    fn settings_from_arguments_and_environment() {
+        let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let none = |_: &str| None;
+        let env = |k: &str| match k {
+            "PORT" => Some("4000".to_owned()),
+            "REDIS_URL" => Some("redis://env:6379".to_owned()),
+            _ => None,
+        };
+        let settings = |port, url: Option<&str>| Settings {
+            port,
+            redis_url: url.map(str::to_owned),
+        };
+        assert_eq!(
+            Settings::parse(args(&[]), none).unwrap(),
+            settings(3000, None)
+        );
+        assert_eq!(
+            Settings::parse(args(&[]), env).unwrap(),
+            settings(4000, Some("redis://env:6379"))
+        );
+        assert_eq!(
+            Settings::parse(args(&["3001", "--redis", "redis://a:1"]), env).unwrap(),
+            settings(3001, Some("redis://a:1"))
+        );
+        assert_eq!(
+            Settings::parse(args(&["--redis=redis://b:2", "3002"]), none).unwrap(),
+            settings(3002, Some("redis://b:2"))
+        );
+        let empty = |k: &str| (k == "REDIS_URL").then(String::new);
+        assert_eq!(
+            Settings::parse(args(&[]), empty).unwrap(),
+            settings(3000, None)
+        );
+        for bad in [&["--redis"][..], &["x"], &["3000", "3001"], &["--verbose"]] {
+            assert!(Settings::parse(args(bad), none).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -57,13 +57,21 @@ function connect(name, room) {
     let data;
     try { data = JSON.parse(msg.data); } catch { return; }
     if (data.type === "members") {
-      $("members").textContent = `${data.count} online`;
+      // With Redis the server is one node of several: its count is of this node's members.
+      $("members").textContent = data.node ? `${data.count} online on this node` : `${data.count} online`;
+      if (data.node) showNode(data.node);
     } else if (data.type === "message") {
       const li = document.createElement("li");
       const who = document.createElement("span");
       who.className = "who";
       who.textContent = data.name;
       li.append(who, document.createTextNode(data.text));
+      if (data.node) {
+        const via = document.createElement("span");
+        via.className = "via";
+        via.textContent = `via node ${data.node}`;
+        li.append(via);
+      }
       appendMessage(li);
     }
   };
@@ -75,6 +83,13 @@ function connect(name, room) {
     $("chat-status").textContent = "Connection lost; reconnecting…";
     setTimeout(() => { if (socket === ws) connect(name, room); }, 1000);
   };
+}
+
+// Shown once a `members` message says this server is a node of a Redis cluster.
+function showNode(node) {
+  $("node").textContent = `This server is node ${node}; chat rooms are shared with every node on the same Redis.`;
+  $("node").hidden = false;
+  $("rooms-scope").textContent = " on this node";
 }
 
 function send(event) {

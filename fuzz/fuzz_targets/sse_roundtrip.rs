@@ -32,7 +32,11 @@ fn text(u: &mut Unstructured<'_>, max: usize) -> Result<String> {
 }
 
 fn optional(u: &mut Unstructured<'_>, max: usize) -> Result<Option<String>> {
-    Ok(if u.arbitrary()? { Some(text(u, max)?) } else { None })
+    Ok(if u.arbitrary()? {
+        Some(text(u, max)?)
+    } else {
+        None
+    })
 }
 
 enum Item {
@@ -52,15 +56,25 @@ fn items(u: &mut Unstructured<'_>) -> Result<Vec<Item>> {
             id: optional(u, 8)?,
             event: optional(u, 8)?,
             data: text(u, 40)?,
-            retry: if u.arbitrary()? { Some(u.arbitrary()?) } else { None },
+            retry: if u.arbitrary()? {
+                Some(u.arbitrary()?)
+            } else {
+                None
+            },
         }));
     }
     Ok(items)
 }
 
 fn encodable(event: &ServerSentEvent) -> bool {
-    !event.id.as_deref().is_some_and(|id| id.contains(['\r', '\n', '\0']))
-        && !event.event.as_deref().is_some_and(|t| t.contains(['\r', '\n']))
+    !event
+        .id
+        .as_deref()
+        .is_some_and(|id| id.contains(['\r', '\n', '\0']))
+        && !event
+            .event
+            .as_deref()
+            .is_some_and(|t| t.contains(['\r', '\n']))
 }
 
 fn run(u: &mut Unstructured<'_>) -> Result<()> {
@@ -78,7 +92,10 @@ fn run(u: &mut Unstructured<'_>) -> Result<()> {
         };
         match e.encode() {
             Ok(bytes) => {
-                assert!(encodable(e), "encoded an event that cannot be encoded: {e:?}");
+                assert!(
+                    encodable(e),
+                    "encoded an event that cannot be encoded: {e:?}"
+                );
                 wire.extend_from_slice(&bytes);
             }
             Err(Error::Validation(_)) => {
@@ -111,7 +128,9 @@ fn run(u: &mut Unstructured<'_>) -> Result<()> {
     while !rest.is_empty() {
         let at = u.int_in_range(1..=rest.len()).unwrap_or(rest.len());
         let (head, tail) = rest.split_at(at);
-        chunks.push(Ok::<_, std::convert::Infallible>(Bytes::copy_from_slice(head)));
+        chunks.push(Ok::<_, std::convert::Infallible>(Bytes::copy_from_slice(
+            head,
+        )));
         rest = tail;
     }
     let parsed: Vec<Event> = futures_util::stream::iter(chunks)
@@ -120,7 +139,12 @@ fn run(u: &mut Unstructured<'_>) -> Result<()> {
         .now_or_never()
         .expect("every chunk is ready")
         .expect("the parser accepted our bytes");
-    assert_eq!(parsed, expected, "wire: {:?}", String::from_utf8_lossy(&wire));
+    assert_eq!(
+        parsed,
+        expected,
+        "wire: {:?}",
+        String::from_utf8_lossy(&wire)
+    );
     Ok(())
 }
 

@@ -10,6 +10,10 @@
 // another room sees none of them; ticker events arrive; after the server is stopped and
 // started again, the ticker resumes with Last-Event-ID without a gap or a duplicate
 // (including ticks that fell while no server ran). Saves a screenshot of the page.
+// Then, with a redis-server of its own on a free port, two demo nodes on PORT+1 and PORT+2
+// (REDIS_URL): a page on each, in one room, sees the other's messages (stamped with the
+// relaying node) and a per-node member count. Without `redis-server` that part is skipped
+// loudly, except under CI=true where it fails.
 "use strict";
 
 const { spawn } = require("node:child_process");
@@ -33,9 +37,9 @@ function check(condition, message) {
   console.log(`ok - ${message}`);
 }
 
-function portOpen() {
+function portOpen(port = PORT) {
   return new Promise((resolve) => {
-    const socket = net.connect(PORT, "127.0.0.1");
+    const socket = net.connect(port, "127.0.0.1");
     socket.once("connect", () => { socket.destroy(); resolve(true); });
     socket.once("error", () => resolve(false));
   });
@@ -50,30 +54,31 @@ async function waitFor(predicate, what) {
   throw new Error(`timed out waiting for ${what}`);
 }
 
-function startServer() {
-  const child = spawn(demoBinary, [String(PORT)], {
-    env: { ...process.env, DEMO_TICK_MS: String(TICK_MS) },
+// In memory unless `redisUrl` is given (a REDIS_URL of the caller's is ignored).
+function startServer(port = PORT, redisUrl = "") {
+  const child = spawn(demoBinary, [String(port)], {
+    env: { ...process.env, DEMO_TICK_MS: String(TICK_MS), REDIS_URL: redisUrl },
     stdio: ["ignore", "inherit", "inherit"],
   });
   child.exited = new Promise((resolve) => child.once("exit", resolve));
   return child;
 }
 
-async function stopServer(child) {
+async function stopServer(child, port = PORT) {
   child.kill("SIGINT"); // graceful: SSE streams end, WebSockets get 1001
   await Promise.race([
     child.exited,
     new Promise((r) => setTimeout(r, TIMEOUT)).then(() => child.kill("SIGKILL")),
   ]);
-  await waitFor(async () => !(await portOpen()), "the port to close");
+  await waitFor(async () => !(await portOpen(port)), "the port to close");
 }
 
 async function text(page, testId) {
   return (await page.getByTestId(testId).textContent()).trim();
 }
 
-async function joinRoom(page, name, room) {
-  await page.goto(BASE + "/");
+async function joinRoom(page, name, room, base = BASE) {
+  await page.goto(base + "/");
   await page.getByTestId("name").fill(name);
   await page.getByTestId("room").fill(room);
   await page.getByTestId("join").click();
@@ -173,7 +178,91 @@ async function main() {
   }
 }
 
-main().then(
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+// A redis-server of our own on a free port, or null (loudly) when it cannot start.
+async function startRedis() {
+  const port = await freePort();
+  const child = spawn("redis-server",
+    ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+    { stdio: "ignore" });
+  const failed = new Promise((resolve) => {
+    child.once("error", (e) => resolve(`spawn: ${e.message}`));
+    child.once("exit", (code) => resolve(`exited with ${code}`));
+  });
+  const up = waitFor(() => portOpen(port), "redis-server to listen").then(() => null, (e) => e.message);
+  const error = await Promise.race([failed, up]);
+  if (error === null) return { child, url: `redis://127.0.0.1:${port}` };
+  child.kill("SIGKILL");
+  if (process.env.CI === "true") throw new Error(`CI=true and redis-server cannot start: ${error}`);
+  console.error(`\n!!!!!!!! SKIPPED the two-node part: redis-server cannot start (${error}) !!!!!!!!\n`);
+  return null;
+}
+
+// Two demo nodes sharing a room through Redis, a page on each.
+async function cluster() {
+  const redis = await startRedis();
+  if (!redis) return;
+  const ports = [PORT + 1, PORT + 2];
+  const nodes = ports.map((port) => startServer(port, redis.url));
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    args: [
+      "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+      "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    ],
+  });
+  try {
+    for (const port of ports) await waitFor(() => portOpen(port), `demo node on ${port} to listen`);
+    const context = await browser.newContext({ viewport: { width: 1200, height: 820 } });
+    const ada = await context.newPage();
+    const bob = await context.newPage();
+    await joinRoom(ada, "Ada", "lobby", `http://127.0.0.1:${ports[0]}`);
+    await joinRoom(bob, "Bob", "lobby", `http://127.0.0.1:${ports[1]}`);
+    for (const page of [ada, bob]) {
+      await waitFor(async () => (await text(page, "members")) === "1 online on this node",
+        "a per-node member count");
+    }
+    check(true, "two nodes: each page counts the members on its own node");
+    const nodeA = (await text(ada, "node")).match(/node (\S+);/)?.[1];
+    const nodeB = (await text(bob, "node")).match(/node (\S+);/)?.[1];
+    check(nodeA && nodeB && nodeA !== nodeB, `the pages name their nodes (${nodeA}, ${nodeB})`);
+
+    await ada.getByTestId("text").fill("Ada on the first node");
+    await ada.getByTestId("send").click();
+    await bob.getByTestId("text").fill("Bob on the second node");
+    await bob.getByTestId("send").click();
+    for (const page of [ada, bob]) {
+      await waitFor(async () => {
+        const messages = await text(page, "messages");
+        return messages.includes("Ada on the first node") && messages.includes("Bob on the second node");
+      }, "both messages on both pages");
+    }
+    for (const page of [ada, bob]) {
+      const messages = await text(page, "messages");
+      check(messages.includes(`AdaAda on the first nodevia node ${nodeA}`)
+        && messages.includes(`BobBob on the second nodevia node ${nodeB}`),
+        "both pages see both nodes' messages, each once, stamped with its node");
+      check(messages.split("on the first node").length === 2 && messages.split("on the second node").length === 2,
+        "no message twice");
+    }
+  } finally {
+    await browser.close();
+    for (const [i, node] of nodes.entries()) await stopServer(node, ports[i]).catch(() => {});
+    redis.child.kill("SIGKILL");
+  }
+}
+
+main().then(cluster).then(
   () => { console.log("browser test passed"); process.exit(0); },
   (err) => { console.error(err); process.exit(1); },
 );

@@ -3,11 +3,13 @@
 //! - `cargo xtask test`: everything the README's test command promises (see `test.rs`).
 //! - `cargo xtask autobahn`: the Autobahn conformance suite against the bench server.
 //! - `cargo xtask browser`: the demo page in headless Chromium.
+//! - `cargo xtask fuzz [--seconds N]`: every fuzz target for a bounded time.
 //! - `cargo xtask bench`: end-to-end benchmarks against the peers (see `bench.rs`).
 
 mod autobahn;
 mod bench;
 mod browser;
+mod fuzz;
 mod test;
 
 use std::process::ExitCode;
@@ -21,11 +23,13 @@ fn main() -> ExitCode {
         Some("bench") => bench::run(&rest),
         Some("autobahn") => autobahn::run(&rest),
         Some("browser") => browser::run(&rest),
+        Some("fuzz") => fuzz::run(&rest),
         _ => {
-            eprintln!("usage: cargo xtask <test|autobahn|browser|bench> [options]");
+            eprintln!("usage: cargo xtask <test|autobahn|browser|fuzz|bench> [options]");
             eprintln!("  test   run the whole test suite (what CI runs)");
             eprintln!("  autobahn  the Autobahn conformance suite against the bench server");
             eprintln!("  browser  the demo page in headless Chromium");
+            eprintln!("  fuzz [--seconds N]  every fuzz target for N seconds (default 60)");
             eprintln!("  bench  end-to-end benchmarks against the peers");
             return ExitCode::from(2);
         }

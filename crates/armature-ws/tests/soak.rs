@@ -409,9 +409,10 @@ async fn soak_rooms_join_leave_broadcast_then_nothing_is_left() {
     );
     // The exact leak check is the live heap's, after each round above. Resident memory is
     // only a sanity bound: glibc keeps much of the freed peak (a round peaks near 135 MiB,
-    // and 40-125 MiB of it stays resident afterwards, flat from round to round), so it cannot
-    // come back to the start. It must stay under twice the peak; a leak of the connections'
-    // state (~10 KiB each, 20,000+ connections per round) would cross it within a round or two.
+    // and 40-125 MiB of it stays resident afterwards, moving a few MiB between rounds), so
+    // it cannot come back to the start. It must stay under twice the peak; a leak of the
+    // connections' state (~10 KiB each, 20,000+ connections per round) would cross it
+    // within a round or two.
     let last = rss_after[rss_after.len() - 1];
     assert!(
         last.saturating_sub(rss_start) <= 256 * 1024,

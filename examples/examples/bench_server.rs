@@ -1,5 +1,6 @@
-//! The benchmark server: speaks `../shared/bench/PROTOCOL.md` (`/echo`, `/fanout`) on
-//! armature-ws, for the load generator and the Autobahn suite.
+//! The benchmark server: speaks `../shared/bench/PROTOCOL.md` (`/echo`, `/fanout` on
+//! armature-ws; `/sse`, `/publish` on armature-sse), for the load generator and the Autobahn
+//! suite. `curl -N http://127.0.0.1:9001/sse` follows the event stream.
 //!
 //! `cargo run --release -p examples --example bench_server -- 9001`
 //! (port from the first argument or `PORT`, default 9001; `WORKERS` runtime threads, default
@@ -9,12 +10,13 @@
 
 use std::sync::Arc;
 
+use armature_realtime::sse::{ReceiverStream, SseBroadcaster};
 use armature_ws::{
     Hub, WebSocket, WebSocketConfig, WebSocketManager, WebSocketRoom, WebSocketUpgrade, serve,
 };
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
-use http_body_util::Full;
+use http_body_util::{BodyExt, Either, Full, Limited};
 use hyper::body::Incoming;
 
 type Body = Full<Bytes>;
@@ -22,6 +24,8 @@ type Body = Full<Bytes>;
 /// State shared by every request.
 struct App {
     fanout: Arc<WebSocketRoom>,
+    /// Every `/sse` client, fed by `POST /publish`.
+    sse: Arc<SseBroadcaster>,
 }
 
 fn main() -> std::io::Result<()> {
@@ -52,13 +56,50 @@ async fn run(port: u16) -> std::io::Result<()> {
     let manager = WebSocketManager::new();
     let app = Arc::new(App {
         fanout: manager.get_or_create_room("fanout").await,
+        sse: Arc::new(SseBroadcaster::new()),
     });
     let hub = Hub::new(WebSocketConfig::default().max_connections(1_000_000));
     eprintln!("bench_server listening on {}", listener.local_addr()?);
-    serve(listener, hub, move |req| route(app.clone(), req), async {
-        let _ = tokio::signal::ctrl_c().await;
-    })
+    serve(
+        listener,
+        hub,
+        move |req| route_all(app.clone(), req),
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        },
+    )
     .await
+}
+
+/// Largest `POST /publish` body accepted.
+const MAX_PUBLISH: usize = 64 * 1024;
+
+/// `/sse` and `/publish` (armature-sse), then the WebSocket routes of [`route`].
+async fn route_all(
+    app: Arc<App>,
+    req: Request<Incoming>,
+) -> Response<Either<Body, ReceiverStream>> {
+    match (req.method(), req.uri().path()) {
+        // Every published payload `P` arrives as `data: P` and a blank line.
+        (&Method::GET, "/sse") => app.sse.response_for(req.headers()).map(Either::Right),
+        (&Method::POST, "/publish") => {
+            let status = match Limited::new(req.into_body(), MAX_PUBLISH).collect().await {
+                Ok(body) => {
+                    let payload = String::from_utf8_lossy(&body.to_bytes()).into_owned();
+                    // 204 once the event is queued for every client.
+                    match app.sse.broadcast_message(payload).await {
+                        Ok(()) => StatusCode::NO_CONTENT,
+                        Err(_) => StatusCode::BAD_REQUEST,
+                    }
+                }
+                Err(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            };
+            let mut response = Response::new(Either::Left(Body::default()));
+            *response.status_mut() = status;
+            response
+        }
+        _ => route(app, req).await.map(Either::Left),
+    }
 }
 
 /// Every route of the protocol.

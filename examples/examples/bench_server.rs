@@ -29,25 +29,8 @@ struct App {
 }
 
 fn main() -> std::io::Result<()> {
-    let port: u16 = std::env::args()
-        .nth(1)
-        .or_else(|| std::env::var("PORT").ok())
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(9001);
-    let workers: usize = std::env::var("WORKERS")
-        .ok()
-        .and_then(|w| w.parse().ok())
-        .unwrap_or(1);
-    let runtime = if workers <= 1 {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?
-    } else {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(workers)
-            .enable_all()
-            .build()?
-    };
+    let port = examples::port_from_env(9001);
+    let runtime = examples::runtime_from_env()?;
     runtime.block_on(run(port))
 }
 

@@ -75,20 +75,7 @@ struct BenchModule;
 
 fn main() -> Result<(), Error> {
     let port = examples::port_from_env(9002);
-    let workers: usize = std::env::var("WORKERS")
-        .ok()
-        .and_then(|w| w.parse().ok())
-        .unwrap_or(1);
-    let runtime = if workers <= 1 {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?
-    } else {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(workers)
-            .enable_all()
-            .build()?
-    };
+    let runtime = examples::runtime_from_env()?;
     runtime.block_on(async move {
         let server = App::new()
             .module::<BenchModule>()

@@ -1,5 +1,25 @@
 //! Helpers shared by the examples (`cargo run -p examples --example NAME`) and their tests.
 
+/// The tokio runtime a bench server runs on, from the `WORKERS` variable of
+/// `../shared/bench/PROTOCOL.md`: unset or 1 gives a current-thread runtime, N > 1 a
+/// multi-thread runtime with N workers.
+pub fn runtime_from_env() -> std::io::Result<tokio::runtime::Runtime> {
+    let workers: usize = std::env::var("WORKERS")
+        .ok()
+        .and_then(|w| w.parse().ok())
+        .unwrap_or(1);
+    if workers <= 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(workers)
+            .enable_all()
+            .build()
+    }
+}
+
 /// The port an example listens on: the first argument, else `PORT`, else `default`.
 pub fn port_from_env(default: u16) -> u16 {
     std::env::args()

@@ -34,6 +34,8 @@ pub enum PubSubMode {
 #[non_exhaustive]
 pub struct RedisConfig {
     pub(crate) url: String,
+    /// Seed nodes of a Redis Cluster; empty for one server.
+    pub(crate) cluster: Vec<String>,
     /// Default: none, a random id like `3fa9c2-` is made at connect.
     pub(crate) node_id: Option<String>,
     /// Default: `"armature:"`.
@@ -64,6 +66,7 @@ impl RedisConfig {
     pub fn new(url: impl Into<String>) -> Self {
         RedisConfig {
             url: url.into(),
+            cluster: Vec::new(),
             node_id: None,
             channel_prefix: "armature:".to_owned(),
             mode: PubSubMode::Sharded,
@@ -76,6 +79,35 @@ impl RedisConfig {
             backoff_min: Duration::from_millis(50),
             backoff_max: Duration::from_secs(5),
         }
+    }
+
+    /// Settings for a Redis Cluster reached through any of `nodes` (`redis://host:port`
+    /// URLs; one reachable node is enough, the others are found from it). Channels live on
+    /// the shard that owns their slot ([`PubSubMode::Sharded`]); the node follows slot moves
+    /// and failovers (the redis crate's cluster support routes, follows `MOVED`/`ASK` and
+    /// refreshes the slot map; the link subscribes again what a resharding unsubscribed).
+    ///
+    /// ```
+    /// use armature_realtime_redis::RedisConfig;
+    ///
+    /// let config = RedisConfig::cluster(["redis://10.0.0.1:7000", "redis://10.0.0.2:7000"]);
+    /// assert!(config.is_cluster());
+    /// assert_eq!(config.get_url(), "redis://10.0.0.1:7000");
+    /// ```
+    pub fn cluster<I, S>(nodes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let cluster: Vec<String> = nodes.into_iter().map(Into::into).collect();
+        let mut config = RedisConfig::new(cluster.first().cloned().unwrap_or_default());
+        config.cluster = cluster;
+        config
+    }
+
+    /// True for a [`RedisConfig::cluster`] configuration.
+    pub fn is_cluster(&self) -> bool {
+        !self.cluster.is_empty()
     }
 
     /// This node's id: the origin of what it publishes, and the channel its connections
@@ -150,7 +182,7 @@ impl RedisConfig {
         self
     }
 
-    /// The Redis URL.
+    /// The Redis URL (for a cluster, its first seed node).
     pub fn get_url(&self) -> &str {
         &self.url
     }

@@ -8,7 +8,8 @@
 //! 3       1     kind: 1 room broadcast, 2 direct (one connection), 3 SSE event
 //! 4       1     origin length O (1..=255)
 //! 5       O     origin node id (UTF-8)
-//! 5+O     8     origin epoch (u64, big-endian): random per process start
+//! 5+O     8     numbering epoch (u64, big-endian): high half random per process start,
+//!               low half the channel's numbering on that process
 //! 13+O    8     sequence number (u64, big-endian): per origin and channel, from 1
 //! 21+O    2     tag length T (u16, big-endian); 0xFFFF = no tag
 //! 23+O    T     tag (UTF-8): room: the except id; direct: the target id; SSE: the event id

@@ -12,9 +12,11 @@
 //! - A node subscribes to a room's channel only while the room has members on it (first
 //!   join subscribes, last leave unsubscribes), so traffic follows interest. Redis 7
 //!   sharded pub/sub (`SPUBLISH`/`SSUBSCRIBE`) by default; classic pub/sub for older Redis.
+//! - One Redis server ([`RedisConfig::new`]) or a Redis Cluster ([`RedisConfig::cluster`]):
+//!   each channel on the shard owning its slot, following reshardings and failovers.
 //! - Every message is an [`envelope`]: binary-safe, versioned, carrying the origin node id
-//!   and a per-origin, per-channel sequence number, so a node counts and reports the
-//!   messages it missed ([`RedisStats::gaps`], [`RedisEvent::Gap`]) instead of hiding it.
+//!   and a per-origin, per-channel sequence number (both maps pruned), so a node counts and
+//!   reports the messages it missed ([`RedisStats::gaps`], [`RedisEvent::Gap`]) instead of hiding it.
 //! - If Redis goes away, local delivery goes on; the link reconnects with back-off,
 //!   subscribes every active channel again and publishes what waited in its bounded outbox.
 //!   Nothing waits on Redis: a broadcast is a queue push.

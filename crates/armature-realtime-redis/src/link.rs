@@ -1,30 +1,81 @@
-//! The link task: one RESP3 connection to Redis that publishes the outbox in pipelines,
-//! keeps the wanted channels subscribed, checks its health, and on loss reconnects with
-//! back-off and subscribes every wanted channel again.
+//! The link task: one RESP3 connection to Redis (or a Redis Cluster connection: one per
+//! shard, routed by the redis crate) that publishes the outbox in pipelines, keeps the wanted
+//! channels subscribed, checks its health, and on loss reconnects with back-off and
+//! subscribes every wanted channel again.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::future::join_all;
-use redis::aio::MultiplexedConnection;
-use redis::{AsyncConnectionConfig, Client, PushInfo, PushKind, Value};
+use redis::aio::{ConnectionLike, MultiplexedConnection};
+use redis::cluster::ClusterClientBuilder;
+use redis::cluster_async::ClusterConnection;
+use redis::cluster_routing::Slot;
+use redis::{
+    AsyncConnectionConfig, Client, Cmd, ConnectionInfo, Pipeline, ProtocolVersion, PushInfo,
+    PushKind, RedisFuture, Value,
+};
 use tokio::sync::Notify;
 
 use crate::config::PubSubMode;
 use crate::routes::Node;
 use crate::stats::{Counters, RedisEvent, random_u64};
 
+/// Where the node's Redis is.
+#[derive(Clone)]
+pub(crate) enum Endpoint {
+    /// One Redis server.
+    Single(Client),
+    /// A Redis Cluster, by the seed nodes given.
+    Cluster(Vec<ConnectionInfo>),
+}
+
+/// A connection to one server, or to a cluster.
+#[derive(Clone)]
+pub(crate) enum Conn {
+    Single(MultiplexedConnection),
+    Cluster(ClusterConnection),
+}
+
+impl ConnectionLike for Conn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Conn::Single(c) => c.req_packed_command(cmd),
+            Conn::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Conn::Single(c) => c.req_packed_commands(pipeline, offset, count),
+            Conn::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Conn::Single(c) => c.get_db(),
+            Conn::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
 /// A live connection and the signal that it dropped.
 pub(crate) struct Link {
-    conn: MultiplexedConnection,
+    conn: Conn,
     dropped: Arc<Notify>,
 }
 
 impl Link {
-    pub(crate) fn conn(&mut self) -> &mut MultiplexedConnection {
+    pub(crate) fn conn(&mut self) -> &mut Conn {
         &mut self.conn
     }
 }
@@ -33,8 +84,9 @@ impl Link {
 const SUBSCRIBE_CHUNK: usize = 128;
 
 /// Opens a connection whose pushes (messages, and the library's disconnection notice) go
-/// straight to the node, on the connection's reader, with no queue in between.
-pub(crate) async fn connect(client: &Client, node: &Arc<Node>) -> redis::RedisResult<Link> {
+/// straight to the node, on the connection's reader, with no queue in between (a cluster
+/// connection forwards its shards' pushes through one channel first).
+pub(crate) async fn connect(endpoint: &Endpoint, node: &Arc<Node>) -> redis::RedisResult<Link> {
     let dropped = Arc::new(Notify::new());
     let weak: Weak<Node> = Arc::downgrade(node);
     let signal = dropped.clone();
@@ -47,12 +99,22 @@ pub(crate) async fn connect(client: &Client, node: &Arc<Node>) -> redis::RedisRe
             signal.notify_one();
             return Ok(());
         }
-        if info.kind != message_kind {
-            return Ok(());
-        }
         let Some(node) = weak.upgrade() else {
             return Err(());
         };
+        if matches!(info.kind, PushKind::SUnsubscribe | PushKind::Unsubscribe) {
+            // Ours, or the server's (a resharding moved the channel's slot away): the link
+            // subscribes again whatever is still wanted.
+            if let Some(Value::BulkString(channel)) = info.data.first()
+                && let Ok(channel) = std::str::from_utf8(channel)
+            {
+                node.lost_subscription(channel);
+            }
+            return Ok(());
+        }
+        if info.kind != message_kind {
+            return Ok(());
+        }
         let mut data = info.data.into_iter();
         match (data.next(), data.next()) {
             (Some(Value::BulkString(channel)), Some(Value::BulkString(payload))) => {
@@ -62,19 +124,39 @@ pub(crate) async fn connect(client: &Client, node: &Arc<Node>) -> redis::RedisRe
         }
         Ok(())
     };
-    let config = AsyncConnectionConfig::new()
-        .set_connection_timeout(Some(node.config.connect_timeout))
-        .set_response_timeout(Some(node.config.response_timeout))
-        .set_push_sender(on_push);
-    let conn = client
-        .get_multiplexed_async_connection_with_config(&config)
-        .await?;
+    let conn = match endpoint {
+        Endpoint::Single(client) => {
+            let config = AsyncConnectionConfig::new()
+                .set_connection_timeout(Some(node.config.connect_timeout))
+                .set_response_timeout(Some(node.config.response_timeout))
+                .set_push_sender(on_push);
+            Conn::Single(
+                client
+                    .get_multiplexed_async_connection_with_config(&config)
+                    .await?,
+            )
+        }
+        Endpoint::Cluster(nodes) => {
+            let client = ClusterClientBuilder::new(nodes.iter().cloned())
+                .use_protocol(ProtocolVersion::RESP3)
+                .push_sender(on_push)
+                .connection_timeout(node.config.connect_timeout)
+                .response_timeout(node.config.response_timeout)
+                // A failed shard is the link's to handle (reconnect, resubscribe, recover):
+                // a few quick retries for MOVED/ASK and a reconnect, not a long stall.
+                .retries(3)
+                .min_retry_wait(10)
+                .max_retry_wait(200)
+                .build()?;
+            Conn::Cluster(client.get_async_connection().await?)
+        }
+    };
     Ok(Link { conn, dropped })
 }
 
 /// Runs the link until the node shuts down or is dropped. `first` is the connection made by
 /// `connect`.
-pub(crate) async fn run(node: Weak<Node>, client: Client, first: Link) {
+pub(crate) async fn run(node: Weak<Node>, endpoint: Endpoint, first: Link) {
     let mut link = Some(first);
     let mut ever_connected = false;
     let mut backoff = match node.upgrade() {
@@ -88,7 +170,7 @@ pub(crate) async fn run(node: Weak<Node>, client: Client, first: Link) {
         }
         let current = match link.take() {
             Some(l) => l,
-            None => match connect(&client, &n).await {
+            None => match connect(&endpoint, &n).await {
                 Ok(l) => l,
                 Err(_) => {
                     Counters::bump(&n.counters.connect_failures);
@@ -138,15 +220,8 @@ async fn serve(node: &Arc<Node>, link: Link, reconnect: bool) -> Option<String> 
         }
         let batch = node.outbox.peek(node.config.batch_messages);
         if !batch.is_empty() {
-            let mut pipe = redis::pipe();
-            for m in &batch {
-                pipe.cmd(node.publish_command())
-                    .arg(&*m.channel)
-                    .arg(&m.envelope[..])
-                    .ignore();
-            }
-            if let Err(e) = pipe.query_async::<()>(&mut conn).await {
-                return Some(e.to_string());
+            if let Err(e) = publish(node, &conn, &batch).await {
+                return Some(e);
             }
             node.outbox.confirm(batch.len());
             node.counters
@@ -167,47 +242,120 @@ async fn serve(node: &Arc<Node>, link: Link, reconnect: bool) -> Option<String> 
     }
 }
 
+/// Publishes one batch: one pipeline on one server; on a cluster one pipeline per slot (a
+/// channel's messages stay in order in its slot's pipeline), the slots' pipelines at once.
+async fn publish(
+    node: &Node,
+    conn: &Conn,
+    batch: &[crate::outbox::Outgoing],
+) -> Result<(), String> {
+    let command = node.publish_command();
+    match conn {
+        Conn::Single(_) => {
+            let mut pipe = redis::pipe();
+            for m in batch {
+                pipe.cmd(command)
+                    .arg(&*m.channel)
+                    .arg(&m.envelope[..])
+                    .ignore();
+            }
+            pipe.query_async::<()>(&mut conn.clone())
+                .await
+                .map_err(|e| e.to_string())
+        }
+        Conn::Cluster(_) => {
+            let mut by_slot: HashMap<Slot, Pipeline> = HashMap::new();
+            for m in batch {
+                by_slot
+                    .entry(Slot::for_key(m.channel.as_bytes()))
+                    .or_insert_with(redis::pipe)
+                    .cmd(command)
+                    .arg(&*m.channel)
+                    .arg(&m.envelope[..])
+                    .ignore();
+            }
+            let results = join_all(by_slot.into_values().map(|pipe| {
+                let mut conn = conn.clone();
+                async move { pipe.query_async::<()>(&mut conn).await }
+            }))
+            .await;
+            results
+                .into_iter()
+                .collect::<Result<Vec<()>, _>>()
+                .map(drop)
+                .map_err(|e| e.to_string())
+        }
+    }
+}
+
+/// One subscribe or unsubscribe command for one channel.
+async fn subscription(
+    mut conn: Conn,
+    mode: PubSubMode,
+    subscribe: bool,
+    channel: &str,
+) -> Result<(), String> {
+    let result = match (&mut conn, mode, subscribe) {
+        (Conn::Cluster(c), PubSubMode::Sharded, true) => c.ssubscribe(channel).await,
+        (Conn::Cluster(c), PubSubMode::Sharded, false) => c.sunsubscribe(channel).await,
+        (Conn::Cluster(c), PubSubMode::Classic, true) => c.subscribe(channel).await,
+        (Conn::Cluster(c), PubSubMode::Classic, false) => c.unsubscribe(channel).await,
+        (Conn::Single(_), _, _) => {
+            let command = match (mode, subscribe) {
+                (PubSubMode::Sharded, true) => "SSUBSCRIBE",
+                (PubSubMode::Sharded, false) => "SUNSUBSCRIBE",
+                (PubSubMode::Classic, true) => "SUBSCRIBE",
+                (PubSubMode::Classic, false) => "UNSUBSCRIBE",
+            };
+            match redis::cmd(command)
+                .arg(channel)
+                .query_async::<Value>(&mut conn)
+                .await
+            {
+                Ok(Value::ServerError(e)) => return Err(format!("{command} {channel}: {e:?}")),
+                Ok(_) => Ok(()),
+                Err(e) => Err(e),
+            }
+        }
+    };
+    result.map_err(|e| format!("subscribing {channel}: {e}"))
+}
+
 /// Subscribes the wanted channels not yet subscribed and unsubscribes the others, then
 /// records the generation it reached.
 async fn reconcile(
     node: &Arc<Node>,
-    conn: &mut MultiplexedConnection,
+    conn: &mut Conn,
     subscribed: &mut HashSet<Arc<str>>,
 ) -> Result<(), String> {
     loop {
+        let lost = node.take_lost();
         let (wanted, generation) = {
             let routes = node.routes.read();
             (routes.wanted(), routes.generation)
         };
+        let mut resubscribe = false;
+        for channel in lost {
+            if wanted.contains(&channel) && subscribed.remove(&channel) {
+                resubscribe = true;
+            }
+        }
         let applied = *node.applied.borrow();
-        if applied == Some(generation) {
+        if applied == Some(generation) && !resubscribe {
             return Ok(());
         }
-        let (sub, unsub) = match node.config.mode {
-            PubSubMode::Sharded => ("SSUBSCRIBE", "SUNSUBSCRIBE"),
-            PubSubMode::Classic => ("SUBSCRIBE", "UNSUBSCRIBE"),
-        };
         let add: Vec<Arc<str>> = wanted.difference(subscribed).cloned().collect();
         let remove: Vec<Arc<str>> = subscribed.difference(&wanted).cloned().collect();
-        for (command, channels) in [(sub, &add), (unsub, &remove)] {
+        let mode = node.config.mode;
+        for (on, channels) in [(true, &add), (false, &remove)] {
             for chunk in channels.chunks(SUBSCRIBE_CHUNK) {
-                let results = join_all(chunk.iter().map(|channel| {
-                    let mut conn = conn.clone();
-                    async move {
-                        redis::cmd(command)
-                            .arg(&**channel)
-                            .query_async::<Value>(&mut conn)
-                            .await
-                    }
-                }))
+                let results = join_all(
+                    chunk
+                        .iter()
+                        .map(|channel| subscription(conn.clone(), mode, on, channel)),
+                )
                 .await;
-                for result in results {
-                    match result {
-                        Ok(Value::ServerError(e)) => return Err(format!("{command}: {e:?}")),
-                        Ok(_) => {}
-                        Err(e) => return Err(format!("{command}: {e}")),
-                    }
-                }
+                results.into_iter().collect::<Result<Vec<()>, _>>()?;
             }
         }
         for channel in add {

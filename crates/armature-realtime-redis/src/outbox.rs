@@ -48,7 +48,9 @@ impl Outbox {
         }
     }
 
-    /// Numbers the message on its channel and queues it. The number is taken even when the
+    /// Numbers the message on its channel and queues it (`epoch`'s high 32 bits name the
+    /// process; the low ones become the channel's numbering epoch, see
+    /// [`Sequencer`]). The number is taken even when the
     /// outbox is full, so the message's loss shows as a gap on the other nodes.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn push(
@@ -61,7 +63,9 @@ impl Outbox {
         payload: &[u8],
     ) -> Result<(), Full> {
         let mut st = self.state.lock();
-        let seq = st.sequencer.next(channel);
+        let (numbering, seq) = st.sequencer.next(channel, std::time::Instant::now());
+        // The process's incarnation in the high half, the channel's numbering in the low.
+        let epoch = (epoch & !0xffff_ffff) | u64::from(numbering);
         let size = payload.len() + 23 + origin.len() + tag.map_or(0, str::len);
         if st.queue.len() >= self.max_messages || st.bytes + size > self.max_bytes {
             return Err(Full);
@@ -96,6 +100,11 @@ impl Outbox {
 
     pub(crate) fn len(&self) -> usize {
         self.state.lock().queue.len()
+    }
+
+    /// Channels with a sequence counter.
+    pub(crate) fn sequence_channels(&self) -> usize {
+        self.state.lock().sequencer.len()
     }
 }
 

@@ -11,12 +11,12 @@ use armature_sse::{SseBroadcaster, SseConfig};
 use armature_ws::{Hub, WebSocketConfig, WebSocketManager, WebSocketMessage};
 use armature_ws_core::encode_message;
 use bytes::Bytes;
-use redis::{Client, IntoConnectionInfo, ProtocolVersion, Value};
+use redis::{Client, ConnectionInfo, IntoConnectionInfo, ProtocolVersion, Value};
 use tokio::sync::broadcast;
 
 use crate::config::{PubSubMode, RedisConfig, node_of, random_node_id, validate_node_id};
 use crate::envelope::Kind;
-use crate::link;
+use crate::link::{self, Endpoint};
 use crate::routes::Node;
 use crate::stats::{RedisEvent, RedisStats};
 use crate::transport::{RedisRoomTransport, RedisSseTransport};
@@ -70,21 +70,9 @@ impl RedisRealtime {
             None => random_node_id(),
         };
         validate_node_id(&node_id).map_err(Error::Validation)?;
-        let info = config
-            .url
-            .as_str()
-            .into_connection_info()
-            .map_err(|e| Error::Validation(format!("bad redis url: {e}")))?;
-        let address = info.addr().to_string();
-        let settings = info
-            .redis_settings()
-            .clone()
-            .set_protocol(ProtocolVersion::RESP3);
-        let info = info.set_redis_settings(settings);
-        let client =
-            Client::open(info).map_err(|e| Error::Validation(format!("bad redis url: {e}")))?;
+        let (endpoint, address) = endpoint(&config)?;
         let node = Arc::new(Node::new(config, node_id));
-        let mut first = match link::connect(&client, &node).await {
+        let mut first = match link::connect(&endpoint, &node).await {
             Ok(link) => link,
             Err(e) => {
                 let kind = if e.is_timeout() {
@@ -102,6 +90,8 @@ impl RedisRealtime {
         };
         if node.config.mode == PubSubMode::Sharded {
             let probe = format!("{}probe", node.config.channel_prefix);
+            // On a cluster this reaches the shard of the probe's slot: every shard runs the
+            // same version in practice.
             match redis::cmd("SPUBLISH")
                 .arg(probe)
                 .arg("")
@@ -117,7 +107,7 @@ impl RedisRealtime {
                 }
             }
         }
-        tokio::spawn(link::run(Arc::downgrade(&node), client, first));
+        tokio::spawn(link::run(Arc::downgrade(&node), endpoint, first));
         Ok(RedisRealtime { node })
     }
 
@@ -242,7 +232,7 @@ impl RedisRealtime {
 
     /// The node's counters.
     pub fn stats(&self) -> RedisStats {
-        self.node.counters.snapshot(self.node.outbox.len())
+        self.node.stats()
     }
 
     /// Connection changes and gaps as they happen (the last
@@ -266,4 +256,41 @@ impl RedisRealtime {
         self.node.shutdown.store(true, Ordering::Release);
         self.node.wake.notify_one();
     }
+}
+
+/// A URL as RESP3 connection info.
+fn resp3(url: &str) -> Result<ConnectionInfo> {
+    let info = url
+        .into_connection_info()
+        .map_err(|e| Error::Validation(format!("bad redis url: {e}")))?;
+    let settings = info
+        .redis_settings()
+        .clone()
+        .set_protocol(ProtocolVersion::RESP3);
+    Ok(info.set_redis_settings(settings))
+}
+
+/// The endpoint of `config`, and the address to name in errors (never the password).
+fn endpoint(config: &RedisConfig) -> Result<(Endpoint, String)> {
+    if config.cluster.is_empty() {
+        let info = resp3(&config.url)?;
+        let address = info.addr().to_string();
+        let client =
+            Client::open(info).map_err(|e| Error::Validation(format!("bad redis url: {e}")))?;
+        return Ok((Endpoint::Single(client), address));
+    }
+    let infos = config
+        .cluster
+        .iter()
+        .map(|url| resp3(url))
+        .collect::<Result<Vec<_>>>()?;
+    let address = format!(
+        "cluster {}",
+        infos
+            .iter()
+            .map(|i| i.addr().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    Ok((Endpoint::Cluster(infos), address))
 }

@@ -58,6 +58,8 @@ pub(crate) struct Node {
     /// subscribed; `None` while it is down.
     pub(crate) applied: watch::Sender<Option<u64>>,
     pub(crate) shutdown: std::sync::atomic::AtomicBool,
+    /// Channels the server unsubscribed (a slot moved), for the link to subscribe again.
+    lost: Mutex<Vec<Arc<str>>>,
 }
 
 impl Node {
@@ -74,6 +76,7 @@ impl Node {
             wake: Notify::new(),
             applied: watch::Sender::new(None),
             shutdown: std::sync::atomic::AtomicBool::new(false),
+            lost: Mutex::new(Vec::new()),
         }
     }
 
@@ -172,6 +175,35 @@ impl Node {
         removed
     }
 
+    /// The server confirmed or announced an unsubscription from `channel`. If the node still
+    /// wants it (a resharding moved its slot to another shard), the link subscribes again.
+    pub(crate) fn lost_subscription(&self, channel: &str) {
+        let wanted = {
+            let routes = self.routes.read();
+            routes.rooms.contains_key(channel)
+                || routes.hubs.contains_key(channel)
+                || routes.sse.contains_key(channel)
+        };
+        if wanted {
+            self.lost.lock().push(Arc::from(channel));
+            self.wake.notify_one();
+        }
+    }
+
+    /// The node's counters now.
+    pub(crate) fn stats(&self) -> crate::RedisStats {
+        self.counters.snapshot(
+            self.outbox.len(),
+            self.outbox.sequence_channels(),
+            self.tracker.lock().origins(),
+        )
+    }
+
+    /// The channels lost since the last call.
+    pub(crate) fn take_lost(&self) -> Vec<Arc<str>> {
+        std::mem::take(&mut *self.lost.lock())
+    }
+
     /// A channel was unsubscribed: its sequence history no longer matters.
     pub(crate) fn forget(&self, channel: &str) {
         self.tracker.lock().forget(channel);
@@ -191,15 +223,18 @@ impl Node {
                 return;
             }
         };
-        if env.origin == self.node_id && env.epoch == self.epoch {
+        if env.origin == self.node_id && env.epoch >> 32 == self.epoch >> 32 {
             Counters::bump(&self.counters.own_ignored);
             return;
         }
         Counters::bump(&self.counters.received);
-        let verdict = self
-            .tracker
-            .lock()
-            .check(channel, &env.origin, env.epoch, env.seq);
+        let verdict = self.tracker.lock().check(
+            channel,
+            &env.origin,
+            env.epoch,
+            env.seq,
+            std::time::Instant::now(),
+        );
         match verdict {
             Verdict::Deliver => {}
             Verdict::Duplicate => {

@@ -39,6 +39,12 @@ pub struct RedisStats {
     pub connect_failures: u64,
     /// Channels subscribed now.
     pub subscriptions: u64,
+    /// Channels this node keeps a publishing sequence counter for (pruned: idle ones go
+    /// after 5 minutes, and at most 65,536).
+    pub sequence_channels: u64,
+    /// (channel, origin) pairs whose last sequence number this node remembers (pruned: quiet
+    /// origins go after 5 minutes, and at most 1,024 per channel).
+    pub sequence_origins: u64,
 }
 
 /// Something a node wants its operator to know, from
@@ -126,7 +132,12 @@ impl Counters {
         self.events.subscribe()
     }
 
-    pub(crate) fn snapshot(&self, outbox_len: usize) -> RedisStats {
+    pub(crate) fn snapshot(
+        &self,
+        outbox_len: usize,
+        sequence_channels: usize,
+        sequence_origins: usize,
+    ) -> RedisStats {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         RedisStats {
             connected: self.connected.load(Ordering::Acquire),
@@ -144,6 +155,8 @@ impl Counters {
             reconnects: get(&self.reconnects),
             connect_failures: get(&self.connect_failures),
             subscriptions: get(&self.subscriptions),
+            sequence_channels: sequence_channels as u64,
+            sequence_origins: sequence_origins as u64,
         }
     }
 }

@@ -1,13 +1,15 @@
 //! The streaming decoder: bytes in any split in, whole messages and control frames out.
 
-use bytes::{Buf, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 
 use crate::close::CloseFrame;
+use crate::compression::{Decompressor, InflateError};
 use crate::config::{Config, Role};
 use crate::error::{CapacityError, Error, ProtocolError, Result};
 use crate::frame::{FrameHeader, MAX_CONTROL_PAYLOAD, apply_mask_offset};
 use crate::message::WebSocketMessage;
 use crate::opcode::OpCode;
+use crate::permessage_deflate::DirectionParams;
 use crate::utf8::{TextBuilder, Utf8Bytes, Utf8Validator, resume_point};
 
 /// Decodes the frames one peer sends into [`WebSocketMessage`]s, checking every rule of
@@ -52,8 +54,13 @@ pub struct Decoder {
     closed: bool,
     /// How many payload bytes of the text frame at the front of the buffer, still arriving,
     /// are already unmasked (in place) and checked. 0 between frames. A `u32` keeps the
-    /// decoder within 64 bytes; bytes past 4 GiB into one frame are checked when it ends.
+    /// decoder within 72 bytes; bytes past 4 GiB into one frame are checked when it ends.
     scanned: u32,
+    /// permessage-deflate, when negotiated: how the peer compresses.
+    inflate: Option<DirectionParams>,
+    /// The decompressor: held while a compressed message is in progress, and between
+    /// messages only with context takeover (else it goes back to the thread's pool).
+    decompressor: Option<Box<Decompressor>>,
 }
 
 /// The fragmented message being assembled.
@@ -62,6 +69,11 @@ enum Partial {
     /// Text, checked fragment by fragment as it is appended.
     Text(TextBuilder),
     Binary(BytesMut),
+    /// A compressed message: what its fragments inflated to so far.
+    Compressed {
+        text: bool,
+        data: Vec<u8>,
+    },
 }
 
 impl Partial {
@@ -69,6 +81,7 @@ impl Partial {
         match self {
             Partial::Text(text) => text.len(),
             Partial::Binary(data) => data.len(),
+            Partial::Compressed { data, .. } => data.len(),
         }
     }
 }
@@ -89,7 +102,43 @@ impl Decoder {
             failed: None,
             closed: false,
             scanned: 0,
+            inflate: None,
+            decompressor: None,
         }
+    }
+
+    /// This decoder, reading messages compressed with permessage-deflate as negotiated
+    /// (`incoming` is [`DeflateParams::incoming`](crate::permessage_deflate::DeflateParams::incoming)
+    /// for our role): a message whose first frame has RSV1 set is inflated, in bounded steps,
+    /// and fails with close code 1009 as soon as it inflates past
+    /// [`Config::max_message_size`].
+    ///
+    /// ```
+    /// use armature_ws_core::permessage_deflate::DeflateParams;
+    /// use armature_ws_core::{Config, Decoder, Role, WebSocketMessage};
+    /// use bytes::BytesMut;
+    ///
+    /// let params = DeflateParams::default().incoming(Role::Client);
+    /// let mut client = Decoder::new(Config::client()).with_deflate(params);
+    /// // RFC 7692 §7.2.3.1: "Hello", compressed, in one unmasked frame.
+    /// let mut buf = BytesMut::from(&[0xc1, 0x07, 0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00][..]);
+    /// assert_eq!(client.decode(&mut buf).unwrap(), Some(WebSocketMessage::text("Hello")));
+    /// ```
+    #[must_use]
+    pub fn with_deflate(mut self, incoming: DirectionParams) -> Self {
+        self.inflate = Some(incoming);
+        self
+    }
+
+    /// How the peer's messages are decompressed, if permessage-deflate was negotiated.
+    pub fn deflate(&self) -> Option<DirectionParams> {
+        self.inflate
+    }
+
+    /// Whether the decoder holds a decompressor now (during a compressed message, or between
+    /// messages with context takeover).
+    pub fn holds_decompressor(&self) -> bool {
+        self.decompressor.is_some()
     }
 
     /// The configuration.
@@ -136,6 +185,7 @@ impl Decoder {
                 Err(err) => {
                     self.failed = Some(err);
                     self.partial = None;
+                    self.decompressor = None;
                     self.scanned = 0;
                     return Err(err);
                 }
@@ -159,6 +209,9 @@ impl Decoder {
         let scanned = std::mem::take(&mut self.scanned) as usize;
         if let (Some(mask), Some(rest)) = (header.mask, payload.get_mut(scanned..)) {
             apply_mask_offset(rest, mask, scanned);
+        }
+        if self.is_compressed(&header) {
+            return self.inflate_frame(&header, &payload);
         }
         let message = match header.opcode {
             OpCode::Ping => WebSocketMessage::Ping(payload.freeze()),
@@ -190,7 +243,9 @@ impl Decoder {
                         text.push(&payload).map_err(|_| Error::InvalidUtf8)?;
                     }
                     Some(Partial::Binary(data)) => data.unsplit(payload),
-                    None => return Err(ProtocolError::UnexpectedContinuation.into()),
+                    Some(Partial::Compressed { .. }) | None => {
+                        return Err(ProtocolError::UnexpectedContinuation.into());
+                    }
                 }
                 if !header.fin {
                     return Ok(Step::Fragment);
@@ -200,12 +255,83 @@ impl Decoder {
                         WebSocketMessage::Text(text.finish().map_err(|_| Error::InvalidUtf8)?)
                     }
                     Some(Partial::Binary(data)) => WebSocketMessage::Binary(data.freeze()),
-                    None => return Err(ProtocolError::UnexpectedContinuation.into()),
+                    Some(Partial::Compressed { .. }) | None => {
+                        return Err(ProtocolError::UnexpectedContinuation.into());
+                    }
                 }
             }
             OpCode::Reserved(op) => return Err(ProtocolError::ReservedOpcode(op).into()),
         };
         Ok(Step::Message(message))
+    }
+
+    /// Whether this data frame belongs to a compressed message: a first frame with RSV1 set
+    /// (`check` allows it only with permessage-deflate), or a continuation of one.
+    fn is_compressed(&self, header: &FrameHeader) -> bool {
+        match header.opcode {
+            OpCode::Text | OpCode::Binary => header.rsv1,
+            OpCode::Continuation => {
+                matches!(self.partial.as_deref(), Some(Partial::Compressed { .. }))
+            }
+            _ => false,
+        }
+    }
+
+    /// Inflates one frame of a compressed message; the last one yields the message.
+    ///
+    /// Output is capped at `max_message_size` across the fragments: one byte past it fails
+    /// the message with 1009 without inflating the rest. The decompressor is taken from this
+    /// thread's pool for the message without context takeover, and given back at its end.
+    fn inflate_frame(&mut self, header: &FrameHeader, payload: &[u8]) -> Result<Step> {
+        let params = self.inflate.ok_or(ProtocolError::RsvWithoutExtension)?;
+        let (text, mut data) = match (header.opcode, self.partial.take().map(|p| *p)) {
+            (OpCode::Continuation, Some(Partial::Compressed { text, data })) => (text, data),
+            (OpCode::Text, None) => (true, Vec::new()),
+            (OpCode::Binary, None) => (false, Vec::new()),
+            _ => return Err(ProtocolError::UnexpectedContinuation.into()),
+        };
+        let mut decompressor = match self.decompressor.take() {
+            Some(decompressor) => decompressor,
+            None if params.no_context_takeover => Decompressor::pooled(params.window_bits),
+            None => Box::new(Decompressor::new(params.window_bits, false)),
+        };
+        let max = self.config.max_message_size;
+        let inflated = decompressor
+            .decompress(payload, &mut data, max)
+            .and_then(|()| match header.fin {
+                true => decompressor.finish(&mut data, max),
+                false => Ok(()),
+            });
+        match inflated {
+            Ok(()) => {}
+            Err(InflateError::TooBig { max }) => {
+                return Err(CapacityError::MessageTooBig {
+                    size: max as u64 + 1,
+                    max,
+                }
+                .into());
+            }
+            Err(_) => return Err(ProtocolError::InvalidCompressedData.into()),
+        }
+        if !header.fin {
+            self.decompressor = Some(decompressor);
+            self.partial = Some(Box::new(Partial::Compressed { text, data }));
+            return Ok(Step::Fragment);
+        }
+        if decompressor.no_context_takeover() {
+            decompressor.release();
+        } else {
+            self.decompressor = Some(decompressor);
+        }
+        if data.capacity() > data.len() + data.len() / 4 + 64 {
+            data.shrink_to_fit();
+        }
+        let data = Bytes::from(data);
+        Ok(Step::Message(if text {
+            WebSocketMessage::Text(Utf8Bytes::try_from(data).map_err(|_| Error::InvalidUtf8)?)
+        } else {
+            WebSocketMessage::Binary(data)
+        }))
     }
 
     /// For a text frame whose payload is still arriving (`arrived` is the part in the buffer),
@@ -216,6 +342,8 @@ impl Decoder {
     /// of the bytes already checked, found by looking back at most 3 bytes.
     fn scan_text(&mut self, header: &FrameHeader, arrived: &mut [u8]) -> Result<()> {
         let at_frame_start = match (header.opcode, self.partial.as_deref()) {
+            // Compressed text is checked once inflated.
+            (OpCode::Text, _) if header.rsv1 => return Ok(()),
             (OpCode::Text, _) => Utf8Validator::new(),
             // The frame may start by finishing a code point cut by the previous fragment.
             (OpCode::Continuation, Some(Partial::Text(text))) => text.validator(),
@@ -251,8 +379,22 @@ impl Decoder {
         if self.closed {
             return Err(ProtocolError::FrameAfterClose.into());
         }
-        if header.rsv1 || header.rsv2 || header.rsv3 {
+        if header.rsv2 || header.rsv3 {
             return Err(ProtocolError::RsvWithoutExtension.into());
+        }
+        if header.rsv1 {
+            // RFC 7692 §6: RSV1 marks a compressed message, on its first frame only.
+            match (self.inflate.is_some(), header.opcode) {
+                (false, _) => return Err(ProtocolError::RsvWithoutExtension.into()),
+                (true, OpCode::Text | OpCode::Binary) => {}
+                (true, OpCode::Continuation) => {
+                    return Err(ProtocolError::CompressedContinuation.into());
+                }
+                (true, OpCode::Reserved(op)) => {
+                    return Err(ProtocolError::ReservedOpcode(op).into());
+                }
+                (true, _) => return Err(ProtocolError::CompressedControl.into()),
+            }
         }
         if let OpCode::Reserved(op) = header.opcode {
             return Err(ProtocolError::ReservedOpcode(op).into());
@@ -293,7 +435,8 @@ impl Decoder {
                 .into());
             }
         };
-        if header.opcode.is_data() {
+        // A compressed message's size is known only as it inflates; `inflate_frame` caps it.
+        if header.opcode.is_data() && !self.is_compressed(header) {
             let so_far = self.partial.as_ref().map_or(0, |p| p.len());
             let size = so_far as u64 + header.payload_len;
             if size > self.config.max_message_size as u64 {
@@ -315,3 +458,7 @@ mod tests;
 #[cfg(test)]
 #[path = "decoder_stream_tests.rs"]
 mod stream_tests;
+
+#[cfg(test)]
+#[path = "decoder_deflate_tests.rs"]
+mod deflate_tests;

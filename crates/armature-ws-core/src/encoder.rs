@@ -20,8 +20,9 @@ use std::hash::BuildHasher;
 use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::close::CloseFrame;
+use crate::compression::{Compressor, with_shared_compressor};
 use crate::config::Role;
-use crate::frame::{FrameHeader, MAX_CONTROL_PAYLOAD, apply_mask};
+use crate::frame::{FrameHeader, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN, apply_mask};
 use crate::message::WebSocketMessage;
 use crate::opcode::OpCode;
 
@@ -165,6 +166,84 @@ pub fn encode_close(close: Option<&CloseFrame>) -> Bytes {
     encode_message(&WebSocketMessage::Close(close.cloned()))
 }
 
+/// A data message as one frame compressed with permessage-deflate (RSV1 set, RFC 7692 §6),
+/// masked with `mask` if given; `None` for a control message, which is never compressed
+/// (send it with [`encode_message`]).
+fn deflate_with(
+    msg: &WebSocketMessage,
+    mask: Option<[u8; 4]>,
+    compress: impl FnOnce(&[u8], &mut Vec<u8>),
+) -> Option<Bytes> {
+    let (opcode, payload) = match msg {
+        WebSocketMessage::Text(text) => (OpCode::Text, text.as_bytes()),
+        WebSocketMessage::Binary(data) => (OpCode::Binary, &data[..]),
+        _ => return None,
+    };
+    // Compress behind room for the longest header, then write the header right before the
+    // payload: the frame is one allocation and the payload is never copied.
+    let mut buf = Vec::with_capacity(MAX_HEADER_LEN + payload.len() / 2 + 64);
+    buf.resize(MAX_HEADER_LEN, 0);
+    compress(payload, &mut buf);
+    let len = buf.len() - MAX_HEADER_LEN;
+    let mut header = FrameHeader::new(opcode, len as u64);
+    header.rsv1 = true;
+    header.mask = mask;
+    let start = MAX_HEADER_LEN - header.len();
+    let mut head = BytesMut::with_capacity(MAX_HEADER_LEN);
+    header.encode(&mut head);
+    buf.get_mut(start..MAX_HEADER_LEN)?.copy_from_slice(&head);
+    if let (Some(mask), Some(body)) = (mask, buf.get_mut(MAX_HEADER_LEN..)) {
+        apply_mask(body, mask);
+    }
+    // A message that compressed well would keep its input-sized buffer alive while queued.
+    Some(if buf.capacity() > 2 * buf.len() + 64 {
+        Bytes::copy_from_slice(buf.get(start..)?)
+    } else {
+        Bytes::from(buf).slice(start..)
+    })
+}
+
+/// `msg` as one unmasked frame compressed by `compressor` (permessage-deflate, RSV1 set), or
+/// `None` for a control message (never compressed). With context takeover the compressor
+/// remembers the message, so frames from one compressor must reach one peer in order.
+///
+/// ```
+/// use armature_ws_core::compression::Compressor;
+/// use armature_ws_core::{encode_message_deflated, WebSocketMessage};
+///
+/// // RFC 7692 §7.2.3.1: "Hello" in one compressed frame.
+/// let mut compressor = Compressor::new(15, 6, true);
+/// let frame = encode_message_deflated(&WebSocketMessage::text("Hello"), &mut compressor);
+/// assert_eq!(&frame.unwrap()[..], [0xc1, 0x07, 0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00]);
+/// assert_eq!(encode_message_deflated(&WebSocketMessage::ping("x"), &mut compressor), None);
+/// ```
+pub fn encode_message_deflated(
+    msg: &WebSocketMessage,
+    compressor: &mut Compressor,
+) -> Option<Bytes> {
+    deflate_with(msg, None, |payload, out| compressor.compress(payload, out))
+}
+
+/// `msg` as one unmasked compressed frame made by this thread's shared compressor for
+/// `window_bits` and `level` (no context takeover), or `None` for a control message. This is
+/// how a broadcast is compressed once for every recipient that negotiated no context
+/// takeover with a window of at least `window_bits`.
+///
+/// ```
+/// use armature_ws_core::{encode_message_shared, WebSocketMessage};
+///
+/// let frame = encode_message_shared(&WebSocketMessage::text("Hello"), 15, 6).unwrap();
+/// assert_eq!(&frame[..], [0xc1, 0x07, 0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00]);
+/// ```
+pub fn encode_message_shared(msg: &WebSocketMessage, window_bits: u8, level: u32) -> Option<Bytes> {
+    if msg.is_control() {
+        return None;
+    }
+    with_shared_compressor(window_bits, level, |compressor| {
+        deflate_with(msg, None, |payload, out| compressor.compress(payload, out))
+    })
+}
+
 /// Encodes messages for one role: unmasked for a server, masked with a new key per frame for a
 /// client.
 ///
@@ -220,6 +299,20 @@ impl Encoder {
                 encode_with(msg, Some(mask), dst);
             }
         }
+    }
+
+    /// `msg` as one compressed frame (permessage-deflate, RSV1 set), masked in the client
+    /// role; `None` for a control message, which is never compressed.
+    pub fn encode_deflated(
+        &mut self,
+        msg: &WebSocketMessage,
+        compressor: &mut Compressor,
+    ) -> Option<Bytes> {
+        let mask = match self.role {
+            Role::Server => None,
+            Role::Client => Some(self.next_mask()),
+        };
+        deflate_with(msg, mask, |payload, out| compressor.compress(payload, out))
     }
 
     /// Appends one frame to `dst` (see [`encode_frame_into`]), masked in the client role.

@@ -95,6 +95,17 @@ pub enum ProtocolError {
     /// A frame arrived after the peer's close frame (§5.5.1).
     #[error("frame after close")]
     FrameAfterClose,
+    /// A control frame has RSV1 set with permessage-deflate negotiated: control frames are
+    /// never compressed (RFC 7692 §6.1).
+    #[error("compressed control frame")]
+    CompressedControl,
+    /// A continuation frame has RSV1 set: only a message's first frame says it is compressed
+    /// (RFC 7692 §6.1).
+    #[error("rsv1 set on a continuation frame")]
+    CompressedContinuation,
+    /// A compressed message's payload is not valid deflate data (RFC 7692 §7.2.2).
+    #[error("compressed payload is not valid deflate data")]
+    InvalidCompressedData,
 }
 
 /// A size limit the peer went over.

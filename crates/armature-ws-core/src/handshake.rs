@@ -34,6 +34,11 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Request, Response, StatusCode, Uri, Version};
 use sha1::{Digest, Sha1};
 
+use crate::extensions::{self, Extension};
+use crate::permessage_deflate::{
+    DeflateConfig, DeflateOffer, DeflateParams, DeflateResponseError, negotiate,
+};
+
 /// The GUID that RFC 6455 §1.3 appends to the key before hashing.
 pub const WEBSOCKET_GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
@@ -127,7 +132,9 @@ pub struct ClientHandshake {
     /// The subprotocols offered in `Sec-WebSocket-Protocol`, in the client's order of
     /// preference.
     pub protocols: Vec<String>,
-    /// The extensions offered in `Sec-WebSocket-Extensions` (none is negotiated by this crate).
+    /// The elements of `Sec-WebSocket-Extensions`, split at commas, in the order offered
+    /// ([`offers`](Self::offers) parses them; [`negotiate_deflate`](Self::negotiate_deflate)
+    /// answers permessage-deflate).
     pub extensions: Vec<String>,
     /// The `Origin` header, if any (browsers send it; check it against CSRF-style attacks).
     pub origin: Option<String>,
@@ -137,6 +144,41 @@ impl ClientHandshake {
     /// The `Sec-WebSocket-Accept` value for this request's key.
     pub fn accept_key(&self) -> String {
         derive_accept_key(self.key.as_bytes())
+    }
+
+    /// The extension offers, parsed (RFC 6455 §9.1), in the client's order.
+    pub fn offers(&self) -> Vec<Extension> {
+        extensions::parse(&self.extensions.join(", "))
+    }
+
+    /// The permessage-deflate parameters to accept under `config` (the first offer that can
+    /// be honoured, RFC 7692 §5), or `None` to go on uncompressed.
+    ///
+    /// ```
+    /// use armature_ws_core::handshake::{self, validate_request};
+    /// use armature_ws_core::permessage_deflate::DeflateConfig;
+    ///
+    /// let request = http::Request::get("/")
+    ///     .header("upgrade", "websocket")
+    ///     .header("connection", "upgrade")
+    ///     .header("sec-websocket-version", "13")
+    ///     .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+    ///     .header("sec-websocket-extensions", "permessage-deflate; client_max_window_bits")
+    ///     .body(())
+    ///     .unwrap();
+    /// let client = validate_request(&request).unwrap();
+    /// let deflate = client.negotiate_deflate(&DeflateConfig::shared());
+    /// let response = handshake::response_with_deflate(&client, None, deflate.as_ref());
+    /// assert_eq!(
+    ///     response.headers()["sec-websocket-extensions"],
+    ///     "permessage-deflate; server_no_context_takeover; client_no_context_takeover"
+    /// );
+    /// ```
+    pub fn negotiate_deflate(&self, config: &DeflateConfig) -> Option<DeflateParams> {
+        if self.extensions.is_empty() {
+            return None;
+        }
+        negotiate(&self.offers(), config)
     }
 
     /// The first protocol in the client's list that is in `supported`, if any
@@ -231,6 +273,16 @@ pub fn validate_request<B>(request: &Request<B>) -> Result<ClientHandshake, Hand
 /// `Connection: Upgrade`, `Sec-WebSocket-Accept` and, if `protocol` is given (and is a valid
 /// header value), `Sec-WebSocket-Protocol`.
 pub fn response(client: &ClientHandshake, protocol: Option<&str>) -> Response<()> {
+    response_with_deflate(client, protocol, None)
+}
+
+/// Like [`response`], accepting permessage-deflate with `deflate` in
+/// `Sec-WebSocket-Extensions` when given (see [`ClientHandshake::negotiate_deflate`]).
+pub fn response_with_deflate(
+    client: &ClientHandshake,
+    protocol: Option<&str>,
+    deflate: Option<&DeflateParams>,
+) -> Response<()> {
     let mut response = Response::new(());
     *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
     let headers = response.headers_mut();
@@ -241,6 +293,9 @@ pub fn response(client: &ClientHandshake, protocol: Option<&str>) -> Response<()
     }
     if let Some(Ok(protocol)) = protocol.map(HeaderValue::from_str) {
         headers.insert(header::SEC_WEBSOCKET_PROTOCOL, protocol);
+    }
+    if let Some(Ok(value)) = deflate.map(|d| HeaderValue::from_str(&d.to_header())) {
+        headers.insert(header::SEC_WEBSOCKET_EXTENSIONS, value);
     }
     response
 }
@@ -280,6 +335,15 @@ pub fn client_request(uri: &Uri) -> (Request<()>, String) {
 /// assert_eq!(validate_request(&request).unwrap().protocols, ["chat", "v2"]);
 /// ```
 pub fn client_request_with_protocols(uri: &Uri, protocols: &[&str]) -> (Request<()>, String) {
+    client_request_with_deflate(uri, protocols, None)
+}
+
+/// Like [`client_request_with_protocols`], offering permessage-deflate as `offer` says.
+pub fn client_request_with_deflate(
+    uri: &Uri,
+    protocols: &[&str],
+    offer: Option<&DeflateOffer>,
+) -> (Request<()>, String) {
     let key = generate_key();
     let mut request = Request::new(());
     *request.uri_mut() = uri.clone();
@@ -300,6 +364,9 @@ pub fn client_request_with_protocols(uri: &Uri, protocols: &[&str]) -> (Request<
         if let Ok(value) = HeaderValue::from_str(&protocols.join(", ")) {
             headers.insert(header::SEC_WEBSOCKET_PROTOCOL, value);
         }
+    }
+    if let Some(Ok(value)) = offer.map(|o| HeaderValue::from_str(&o.to_header())) {
+        headers.insert(header::SEC_WEBSOCKET_EXTENSIONS, value);
     }
     (request, key)
 }
@@ -323,6 +390,44 @@ pub enum ResponseError {
     /// The server chose a subprotocol the client did not offer.
     #[error("server chose subprotocol {0:?}, which was not offered")]
     UnrequestedProtocol(String),
+    /// The server's `Sec-WebSocket-Extensions` is not an acceptance of what was offered.
+    #[error("bad sec-websocket-extensions answer: {0}")]
+    Extension(#[from] DeflateResponseError),
+}
+
+/// The permessage-deflate parameters a server's response agreed to, checked against
+/// `offer` (`None`: nothing was offered, so any extension in the answer is an error).
+///
+/// ```
+/// use armature_ws_core::handshake::{
+///     check_response_deflate, client_request_with_deflate, response_with_deflate,
+///     validate_request,
+/// };
+/// use armature_ws_core::permessage_deflate::{DeflateConfig, DeflateOffer};
+///
+/// let offer = DeflateOffer::default();
+/// let (request, _key) = client_request_with_deflate(&"ws://h/".parse().unwrap(), &[], Some(&offer));
+/// let client = validate_request(&request).unwrap();
+/// let agreed = client.negotiate_deflate(&DeflateConfig::shared());
+/// let answer = response_with_deflate(&client, None, agreed.as_ref());
+/// assert_eq!(check_response_deflate(&answer, Some(&offer)), Ok(agreed));
+/// ```
+pub fn check_response_deflate<B>(
+    response: &Response<B>,
+    offer: Option<&DeflateOffer>,
+) -> Result<Option<DeflateParams>, ResponseError> {
+    let answer: Vec<&str> = response
+        .headers()
+        .get_all(header::SEC_WEBSOCKET_EXTENSIONS)
+        .iter()
+        .map(|v| v.to_str().map_err(|_| DeflateResponseError::InvalidParams))
+        .collect::<Result<_, _>>()?;
+    let answer = extensions::parse(&answer.join(", "));
+    match offer {
+        Some(offer) => Ok(offer.check_response(&answer)?),
+        None if answer.is_empty() => Ok(None),
+        None => Err(DeflateResponseError::Unrequested.into()),
+    }
 }
 
 /// Checks a server's answer to a request made with `key` and offering `protocols`, returning

@@ -49,15 +49,18 @@
 
 mod close;
 mod close_handshake;
+pub mod compression;
 mod config;
 mod decoder;
 mod encoder;
 mod error;
+pub mod extensions;
 pub mod frame;
 pub mod handshake;
 mod mask;
 mod message;
 mod opcode;
+pub mod permessage_deflate;
 mod utf8;
 
 pub use close::{CloseCode, CloseFrame, MAX_CLOSE_REASON};
@@ -65,8 +68,9 @@ pub use close_handshake::{CloseHandshake, CloseState, Initiator};
 pub use config::{Config, DEFAULT_MAX_FRAME_SIZE, DEFAULT_MAX_MESSAGE_SIZE, Role};
 pub use decoder::Decoder;
 pub use encoder::{
-    Encoder, encode_binary, encode_close, encode_frame_into, encode_message, encode_message_into,
-    encode_message_masked, encode_message_masked_into, encode_text, encoded_len,
+    Encoder, encode_binary, encode_close, encode_frame_into, encode_message,
+    encode_message_deflated, encode_message_into, encode_message_masked,
+    encode_message_masked_into, encode_message_shared, encode_text, encoded_len,
 };
 pub use error::{CapacityError, Error, ProtocolError, Result};
 pub use frame::{FrameHeader, apply_mask, apply_mask_offset};

@@ -1,7 +1,7 @@
 //! `cargo xtask test`: the README's test command.
 //!
 //! Prepares what the tests need that cargo does not fetch (a Python virtual environment with
-//! the `websockets` package, for the interoperability test), runs the workspace's tests and
+//! the `websockets` package, for the interoperability test; the npm GraphQL clients), runs the workspace's tests and
 //! doc tests, the demo page in headless Chromium (`browser.rs`), then the Autobahn
 //! conformance suite (`autobahn.rs`).
 
@@ -11,6 +11,7 @@ use std::process::Command;
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let root = workspace_root();
     let python = python_env(&root)?;
+    graphql_node_clients(&root)?;
     let mut cargo = Command::new(env_or("CARGO", "cargo"));
     cargo
         .current_dir(&root)
@@ -24,6 +25,25 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     run_cmd(&mut doc)?;
     crate::browser::run(&[])?;
     crate::autobahn::run(&[])
+}
+
+/// The npm GraphQL clients (`graphql-ws`, `subscriptions-transport-ws`, `graphql-sse`) the
+/// tests of armature-realtime-graphql run against our server, installed from their lock
+/// file into the test's own folder.
+fn graphql_node_clients(root: &Path) -> Result<(), String> {
+    let dir = root.join("crates/armature-realtime-graphql/tests/node");
+    if dir.join("node_modules/graphql-ws").exists()
+        && dir.join("node_modules/graphql-sse").exists()
+        && dir.join("node_modules/subscriptions-transport-ws").exists()
+    {
+        return Ok(());
+    }
+    eprintln!("xtask: npm ci in {} (GraphQL clients)", dir.display());
+    run_cmd(
+        Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund", "--prefix"])
+            .arg(&dir),
+    )
 }
 
 /// A virtual environment under `target/py` with the Python packages the tests use.

@@ -16,6 +16,59 @@ pub enum PubSubMode {
     Classic,
 }
 
+/// How a durable room or SSE broadcaster keeps its messages: a Redis Stream per room capped
+/// at about `max_len` entries (`XADD … MAXLEN ~`), its keys expiring `ttl` after the last
+/// message.
+///
+/// ```
+/// use std::time::Duration;
+/// use armature_realtime_redis::Durability;
+///
+/// let d = Durability::new().max_len(50_000).ttl(Some(Duration::from_secs(3600)));
+/// assert_eq!(d.get_max_len(), 50_000);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Durability {
+    pub(crate) max_len: usize,
+    pub(crate) ttl: Option<Duration>,
+}
+
+impl Default for Durability {
+    fn default() -> Self {
+        Durability::new()
+    }
+}
+
+impl Durability {
+    /// At most about 10,000 messages, kept 24 hours after the last one.
+    pub fn new() -> Self {
+        Durability {
+            max_len: 10_000,
+            ttl: Some(Duration::from_secs(24 * 3600)),
+        }
+    }
+
+    /// About how many messages the stream keeps (Redis trims whole nodes of the stream,
+    /// so slightly more may stay). At least 1. Default: 10,000.
+    pub fn max_len(mut self, n: usize) -> Self {
+        self.max_len = n.max(1);
+        self
+    }
+
+    /// How long the stream's keys live after its last message (`None`: until deleted).
+    /// Default: 24 hours.
+    pub fn ttl(mut self, ttl: Option<Duration>) -> Self {
+        self.ttl = ttl;
+        self
+    }
+
+    /// The cap.
+    pub fn get_max_len(&self) -> usize {
+        self.max_len
+    }
+}
+
 /// Settings of a [`RedisRealtime`](crate::RedisRealtime) node.
 ///
 /// ```

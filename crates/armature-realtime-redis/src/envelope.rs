@@ -138,6 +138,11 @@ pub fn encode(
     out.freeze()
 }
 
+/// Where the epoch field of an encoded envelope starts (the sequence field follows it).
+pub(crate) fn epoch_position(envelope: &[u8]) -> usize {
+    HEAD + envelope.get(4).map_or(0, |&o| usize::from(o))
+}
+
 fn truncate(bytes: &[u8], max: usize) -> &[u8] {
     &bytes[..bytes.len().min(max)]
 }

@@ -17,6 +17,11 @@
 //! - Every message is an [`envelope`]: binary-safe, versioned, carrying the origin node id
 //!   and a per-origin, per-channel sequence number (both maps pruned), so a node counts and
 //!   reports the messages it missed ([`RedisStats::gaps`], [`RedisEvent::Gap`]) instead of hiding it.
+//! - Rooms and broadcasters can be durable ([`RedisRealtime::durable_room`],
+//!   [`RedisRealtime::attach_durable_sse`]): a capped Redis Stream with one cluster-wide
+//!   [`Offset`] per message, one delivery order on every node, holes filled from the stream,
+//!   and one resume protocol (`@resume <offset> <room>` for WebSocket,
+//!   [`RedisRealtime::join_durable`]; `Last-Event-ID` for SSE).
 //! - If Redis goes away, local delivery goes on; the link reconnects with back-off,
 //!   subscribes every active channel again and publishes what waited in its bounded outbox.
 //!   Nothing waits on Redis: a broadcast is a queue push.
@@ -42,6 +47,7 @@
 )]
 
 mod config;
+mod durable;
 pub mod envelope;
 mod link;
 mod outbox;
@@ -49,10 +55,13 @@ mod realtime;
 mod routes;
 mod sequence;
 mod stats;
+mod stream;
 mod transport;
 
 pub use armature_realtime_error::{Error, Result};
-pub use config::{PubSubMode, RedisConfig};
+pub use config::{Durability, PubSubMode, RedisConfig};
+pub use durable::Offset;
 pub use realtime::RedisRealtime;
 pub use stats::{EVENT_BACKLOG, RedisEvent, RedisStats};
+pub use stream::Resumed;
 pub use transport::{RedisRoomTransport, RedisSseTransport};

@@ -40,6 +40,15 @@ pub(crate) enum Conn {
     Cluster(ClusterConnection),
 }
 
+impl std::fmt::Debug for Conn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Conn::Single(_) => "Conn::Single",
+            Conn::Cluster(_) => "Conn::Cluster",
+        })
+    }
+}
+
 impl ConnectionLike for Conn {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         match self {
@@ -130,11 +139,20 @@ pub(crate) async fn connect(endpoint: &Endpoint, node: &Arc<Node>) -> redis::Red
                 .set_connection_timeout(Some(node.config.connect_timeout))
                 .set_response_timeout(Some(node.config.response_timeout))
                 .set_push_sender(on_push);
-            Conn::Single(
-                client
-                    .get_multiplexed_async_connection_with_config(&config)
-                    .await?,
-            )
+            let mut conn = client
+                .get_multiplexed_async_connection_with_config(&config)
+                .await?;
+            // Named after the node, so an operator (or a test) can tell the links apart.
+            let name: String = format!("armature-{}", node.node_id)
+                .chars()
+                .map(|c| if c.is_ascii_graphic() { c } else { '_' })
+                .collect();
+            redis::cmd("CLIENT")
+                .arg("SETNAME")
+                .arg(name)
+                .query_async::<Value>(&mut conn)
+                .await?;
+            Conn::Single(conn)
         }
         Endpoint::Cluster(nodes) => {
             let client = ClusterClientBuilder::new(nodes.iter().cloned())
@@ -202,6 +220,18 @@ pub(crate) async fn run(node: Weak<Node>, endpoint: Endpoint, first: Link) {
 /// Serves one connection; returns why it was lost, or `None` on shutdown.
 async fn serve(node: &Arc<Node>, link: Link, reconnect: bool) -> Option<String> {
     let Link { mut conn, dropped } = link;
+    *node.conn.write() = Some(conn.clone());
+    let reason = serve_on(node, &mut conn, &dropped, reconnect).await;
+    *node.conn.write() = None;
+    reason
+}
+
+async fn serve_on(
+    node: &Arc<Node>,
+    conn: &mut Conn,
+    dropped: &Notify,
+    reconnect: bool,
+) -> Option<String> {
     let mut subscribed: HashSet<Arc<str>> = HashSet::new();
     let mut announced = false;
     loop {
@@ -210,7 +240,7 @@ async fn serve(node: &Arc<Node>, link: Link, reconnect: bool) -> Option<String> 
         if node.shutdown.load(Ordering::Acquire) || Arc::strong_count(node) == 1 {
             return None;
         }
-        if let Err(e) = reconcile(node, &mut conn, &mut subscribed).await {
+        if let Err(e) = reconcile(node, conn, &mut subscribed).await {
             return Some(e);
         }
         if !announced {
@@ -220,7 +250,7 @@ async fn serve(node: &Arc<Node>, link: Link, reconnect: bool) -> Option<String> 
         }
         let batch = node.outbox.peek(node.config.batch_messages);
         if !batch.is_empty() {
-            if let Err(e) = publish(node, &conn, &batch).await {
+            if let Err(e) = publish(node, conn, &batch).await {
                 return Some(e);
             }
             node.outbox.confirm(batch.len());
@@ -234,7 +264,7 @@ async fn serve(node: &Arc<Node>, link: Link, reconnect: bool) -> Option<String> 
             _ = node.wake.notified() => {}
             _ = dropped.notified() => return Some("connection to redis closed".to_owned()),
             _ = tokio::time::sleep(node.config.health_interval) => {
-                if let Err(e) = redis::cmd("PING").query_async::<Value>(&mut conn).await {
+                if let Err(e) = redis::cmd("PING").query_async::<Value>(conn).await {
                     return Some(e.to_string());
                 }
             }
@@ -250,33 +280,60 @@ async fn publish(
     batch: &[crate::outbox::Outgoing],
 ) -> Result<(), String> {
     let command = node.publish_command();
+    let add = |pipe: &mut Pipeline, m: &crate::outbox::Outgoing| match &m.durable {
+        None => {
+            pipe.cmd(command)
+                .arg(&*m.channel)
+                .arg(&m.envelope[..])
+                .ignore();
+        }
+        Some(d) => {
+            pipe.cmd("EVAL")
+                .arg(crate::durable::PUBLISH_SCRIPT)
+                .arg(2)
+                .arg(&d.meta_key)
+                .arg(&d.stream_key)
+                .arg(&*m.channel)
+                .arg(&m.envelope[..])
+                .arg(d.max_len)
+                .arg(&random_u64().to_be_bytes()[..])
+                .arg(crate::envelope::epoch_position(&m.envelope))
+                .arg(d.ttl_ms)
+                .arg(command)
+                .ignore();
+        }
+    };
     match conn {
         Conn::Single(_) => {
             let mut pipe = redis::pipe();
             for m in batch {
-                pipe.cmd(command)
-                    .arg(&*m.channel)
-                    .arg(&m.envelope[..])
-                    .ignore();
+                add(&mut pipe, m);
             }
             pipe.query_async::<()>(&mut conn.clone())
                 .await
                 .map_err(|e| e.to_string())
         }
         Conn::Cluster(_) => {
-            let mut by_slot: HashMap<Slot, Pipeline> = HashMap::new();
-            for m in batch {
-                by_slot
+            let mut by_slot: HashMap<Slot, (Pipeline, Vec<&crate::outbox::Outgoing>)> =
+                HashMap::new();
+            for m in batch.iter().filter(|m| !m.done.load(Ordering::Acquire)) {
+                let (pipe, members) = by_slot
                     .entry(Slot::for_key(m.channel.as_bytes()))
-                    .or_insert_with(redis::pipe)
-                    .cmd(command)
-                    .arg(&*m.channel)
-                    .arg(&m.envelope[..])
-                    .ignore();
+                    .or_insert_with(|| (redis::pipe(), Vec::new()));
+                add(pipe, m);
+                members.push(m);
             }
-            let results = join_all(by_slot.into_values().map(|pipe| {
+            let results = join_all(by_slot.into_values().map(|(pipe, members)| {
                 let mut conn = conn.clone();
-                async move { pipe.query_async::<()>(&mut conn).await }
+                async move {
+                    let result = pipe.query_async::<()>(&mut conn).await;
+                    if result.is_ok() {
+                        for m in members {
+                            m.done.store(true, Ordering::Release);
+                        }
+                    }
+                    result
+                }
             }))
             .await;
             results
@@ -359,6 +416,11 @@ async fn reconcile(
             }
         }
         for channel in add {
+            if let Some(d) = node.durable(&channel) {
+                crate::stream::catch_up(node, conn, &d)
+                    .await
+                    .map_err(|e| format!("reading stream {}: {e}", d.stream_key))?;
+            }
             subscribed.insert(channel);
         }
         for channel in remove {

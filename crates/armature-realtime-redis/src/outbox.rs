@@ -11,11 +11,16 @@ use tokio::sync::Notify;
 use crate::envelope::{self, Kind};
 use crate::sequence::Sequencer;
 
-/// One message for Redis: the channel and the encoded envelope.
+/// One message for Redis: the channel and the encoded envelope (and, for a durable
+/// stream, the stream it is appended to first).
 #[derive(Debug, Clone)]
 pub(crate) struct Outgoing {
     pub(crate) channel: Arc<str>,
     pub(crate) envelope: Bytes,
+    pub(crate) durable: Option<Arc<crate::routes::DurableChannel>>,
+    /// Set once Redis took it (on a cluster part of a batch can succeed while another
+    /// shard fails: that part is not sent again).
+    pub(crate) done: Arc<std::sync::atomic::AtomicBool>,
 }
 
 #[derive(Debug, Default)]
@@ -62,7 +67,40 @@ impl Outbox {
         tag: Option<&str>,
         payload: &[u8],
     ) -> Result<(), Full> {
+        self.push_to(channel, kind, origin, epoch, tag, payload, None)
+    }
+
+    /// [`Outbox::push`], for a durable stream when `durable` is set: the stream's script
+    /// numbers the message then, not the sequencer.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn push_to(
+        &self,
+        channel: &Arc<str>,
+        kind: Kind,
+        origin: &str,
+        epoch: u64,
+        tag: Option<&str>,
+        payload: &[u8],
+        durable: Option<Arc<crate::routes::DurableChannel>>,
+    ) -> Result<(), Full> {
         let mut st = self.state.lock();
+        if durable.is_some() {
+            let size = payload.len() + 23 + origin.len() + tag.map_or(0, str::len);
+            if st.queue.len() >= self.max_messages || st.bytes + size > self.max_bytes {
+                return Err(Full);
+            }
+            let envelope = envelope::encode(kind, origin, 0, 0, tag, payload);
+            st.bytes += envelope.len();
+            st.queue.push_back(Outgoing {
+                channel: channel.clone(),
+                envelope,
+                durable,
+                done: Default::default(),
+            });
+            drop(st);
+            self.ready.notify_one();
+            return Ok(());
+        }
         let (numbering, seq) = st.sequencer.next(channel, std::time::Instant::now());
         // The process's incarnation in the high half, the channel's numbering in the low.
         let epoch = (epoch & !0xffff_ffff) | u64::from(numbering);
@@ -75,6 +113,8 @@ impl Outbox {
         st.queue.push_back(Outgoing {
             channel: channel.clone(),
             envelope,
+            durable: None,
+            done: Default::default(),
         });
         drop(st);
         self.ready.notify_one();

@@ -8,17 +8,24 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use armature_sse::{SseBroadcaster, SseConfig};
-use armature_ws::{Hub, WebSocketConfig, WebSocketManager, WebSocketMessage};
+use armature_ws::{
+    Hub, WebSocketConfig, WebSocketConnection, WebSocketManager, WebSocketMessage, WebSocketRoom,
+};
 use armature_ws_core::encode_message;
 use bytes::Bytes;
 use redis::{Client, ConnectionInfo, IntoConnectionInfo, ProtocolVersion, Value};
 use tokio::sync::broadcast;
 
-use crate::config::{PubSubMode, RedisConfig, node_of, random_node_id, validate_node_id};
+use crate::config::{
+    Durability, PubSubMode, RedisConfig, node_of, random_node_id, validate_node_id,
+};
+use crate::durable::Offset;
 use crate::envelope::Kind;
 use crate::link::{self, Endpoint};
+use crate::routes::DurableChannel;
 use crate::routes::Node;
 use crate::stats::{RedisEvent, RedisStats};
+use crate::stream::Resumed;
 use crate::transport::{RedisRoomTransport, RedisSseTransport};
 use crate::{Error, Result};
 
@@ -228,6 +235,159 @@ impl RedisRealtime {
     /// go out). Returns false when none was attached.
     pub fn detach_sse(&self, name: &str) -> bool {
         self.node.remove_sse(&self.node.sse_channel(name))
+    }
+
+    /// Makes the room `name` durable on this node: its messages go through a capped Redis
+    /// Stream and every node delivers them in the stream's order (the origin too, when its
+    /// message comes back from Redis), filling any hole (a cut link, a failover) from the
+    /// stream before later messages. Declare it on every node, before members join. The
+    /// node listens to a durable room for as long as it is declared, so a member that joins
+    /// afterwards gets every message published after its join.
+    ///
+    /// Members get each message preceded by a text message `@offset <offset> <room>` (one
+    /// buffer: nothing comes between the two); a client that reconnects passes its last
+    /// offset to [`join_durable`](Self::join_durable). Returns once the node knows the
+    /// stream's position.
+    ///
+    /// # Errors
+    /// [`Error::Io`] when Redis did not answer in time (the declaration stands; the node
+    /// catches up when the link is back).
+    pub async fn durable_room(&self, name: &str, durability: Durability) -> Result<()> {
+        let channel = self.node.durable_room_channel(name);
+        let d =
+            self.node
+                .add_durable(self.durable_channel(channel, name, Kind::Room, durability, 0));
+        self.wait_ready(&d).await
+    }
+
+    /// [`attach_sse`](Self::attach_sse) for a durable broadcaster: its events are kept in a
+    /// capped Redis Stream, every node delivers them in the stream's order with the stream
+    /// offset as the event id (`id: <offset>`; the broadcaster's own ids are replaced, so
+    /// leave `auto_ids` off), and fills holes from the stream. Every node's history then
+    /// holds the same events in the same order, so a client resuming with `Last-Event-ID`
+    /// on any node gets exactly the events after it, or the `reset` event when the history
+    /// no longer has it. On attach the node reads the last `history_len` events of the
+    /// stream into the history.
+    ///
+    /// # Errors
+    /// As [`durable_room`](Self::durable_room).
+    pub async fn attach_durable_sse(
+        &self,
+        name: &str,
+        broadcaster: SseBroadcaster,
+        durability: Durability,
+    ) -> Result<Arc<SseBroadcaster>> {
+        let channel = self.node.durable_sse_channel(name);
+        let preload = broadcaster.config().history_len as u64;
+        let transport = Arc::new(RedisSseTransport {
+            node: self.node.clone(),
+            channel: channel.clone(),
+        });
+        let broadcaster = Arc::new(broadcaster.with_transport(transport));
+        self.node
+            .add_sse(channel.clone(), Arc::downgrade(&broadcaster));
+        let d = self.node.add_durable(self.durable_channel(
+            channel,
+            name,
+            Kind::Sse,
+            durability,
+            preload,
+        ));
+        self.wait_ready(&d).await?;
+        Ok(broadcaster)
+    }
+
+    fn durable_channel(
+        &self,
+        channel: Arc<str>,
+        name: &str,
+        kind: Kind,
+        durability: Durability,
+        preload: u64,
+    ) -> DurableChannel {
+        DurableChannel {
+            stream_key: format!("{channel}:stream"),
+            meta_key: format!("{channel}:meta"),
+            channel,
+            name: name.to_owned(),
+            kind,
+            max_len: durability.max_len,
+            ttl_ms: durability.ttl.map_or(0, |t| t.as_millis().max(1) as u64),
+            preload,
+            order: parking_lot::Mutex::new(Default::default()),
+            ready: tokio::sync::watch::Sender::new(false),
+        }
+    }
+
+    async fn wait_ready(&self, d: &DurableChannel) -> Result<()> {
+        let mut ready = d.ready.subscribe();
+        let timeout = self.node.config.connect_timeout + self.node.config.response_timeout;
+        match tokio::time::timeout(timeout, ready.wait_for(|r| *r)).await {
+            Ok(Ok(_)) => Ok(()),
+            _ => Err(Error::Io(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("durable stream {} not reachable in time", d.stream_key),
+            ))),
+        }
+    }
+
+    /// Joins connection `id` to `room` so that every message published on any node after
+    /// this returns reaches it: for a volatile room, once this node's subscription to the
+    /// room is confirmed (the first member makes the node subscribe); a durable room is
+    /// always listened to.
+    ///
+    /// # Errors
+    /// As [`WebSocketRoom::join`](armature_ws::WebSocketRoom::join); [`Error::Io`] when the
+    /// subscription was not confirmed within the response timeout (the member stays joined
+    /// and gets messages once it is).
+    pub async fn join(
+        &self,
+        room: &WebSocketRoom,
+        id: String,
+        connection: WebSocketConnection,
+    ) -> Result<()> {
+        room.join(id, connection)?;
+        if self.node.durable_room(room.name()).is_some() {
+            return Ok(());
+        }
+        if self.wait_synced(self.node.config.response_timeout).await {
+            Ok(())
+        } else {
+            Err(Error::Io(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("room {} not subscribed in time", room.name()),
+            )))
+        }
+    }
+
+    /// Joins connection `id` to the durable `room`, resuming from `from` (the last
+    /// `@offset` the client saw, e.g. parsed from its `@resume <offset> <room>` message
+    /// with [`Offset`]'s `FromStr`): it is first sent exactly the messages after that
+    /// offset (each after its `@offset` marker), then live ones, with nothing twice and
+    /// nothing missing, whichever node served it before. An offset of another epoch or
+    /// already trimmed from the stream gets one `@reset <offset> <room>` message (the
+    /// current position) instead. With no offset, the member is told the current position
+    /// (`@offset <offset> <room>`) and joins.
+    ///
+    /// # Errors
+    /// [`Error::Validation`] when `room` was not declared with
+    /// [`durable_room`](Self::durable_room); [`Error::Closed`] while the link is down;
+    /// [`Error::Io`] when reading the stream fails; as the room's join.
+    pub async fn join_durable(
+        &self,
+        room: &WebSocketRoom,
+        id: String,
+        connection: WebSocketConnection,
+        from: Option<Offset>,
+    ) -> Result<Resumed> {
+        let Some(d) = self.node.durable_room(room.name()) else {
+            return Err(Error::Validation(format!(
+                "room {} is not durable (RedisRealtime::durable_room)",
+                room.name()
+            )));
+        };
+        self.wait_ready(&d).await?;
+        crate::stream::resume(&self.node, &d, room, id, connection, from).await
     }
 
     /// The node's counters.

@@ -12,7 +12,8 @@ use parking_lot::{Mutex, RwLock};
 use tokio::sync::{Notify, watch};
 
 use crate::config::{PubSubMode, RedisConfig};
-use crate::envelope::{self, Kind};
+use crate::durable::{Offset, Order, Step};
+use crate::envelope::{self, Envelope, Kind};
 use crate::outbox::Outbox;
 use crate::sequence::{GapTracker, Verdict};
 use crate::stats::{Counters, RedisEvent};
@@ -26,6 +27,8 @@ pub(crate) struct Routes {
     hubs: HashMap<Arc<str>, Hub>,
     /// SSE channel → the broadcaster.
     sse: HashMap<Arc<str>, Weak<SseBroadcaster>>,
+    /// Durable channel → its stream (subscribed for as long as it is declared).
+    pub(crate) durable: HashMap<Arc<str>, Arc<DurableChannel>>,
     /// Bumped whenever the set of wanted channels changes.
     pub(crate) generation: u64,
 }
@@ -37,8 +40,38 @@ impl Routes {
             .keys()
             .chain(self.hubs.keys())
             .chain(self.sse.keys())
+            .chain(self.durable.keys())
             .cloned()
             .collect()
+    }
+}
+
+/// A durable room or broadcaster: its stream's keys and limits, and its delivery order here.
+#[derive(Debug)]
+pub(crate) struct DurableChannel {
+    pub(crate) channel: Arc<str>,
+    /// The room or broadcaster name (what clients are told in `@offset` messages).
+    pub(crate) name: String,
+    pub(crate) kind: Kind,
+    pub(crate) stream_key: String,
+    pub(crate) meta_key: String,
+    pub(crate) max_len: usize,
+    pub(crate) ttl_ms: u64,
+    /// Messages read back into local delivery when the node first subscribes (an SSE
+    /// history's worth; 0 for a room).
+    pub(crate) preload: u64,
+    pub(crate) order: Mutex<Order>,
+    /// True once the start position is known and the channel subscribed.
+    pub(crate) ready: watch::Sender<bool>,
+}
+
+impl DurableChannel {
+    /// The current position, once known.
+    pub(crate) fn position(order: &Order) -> Option<Offset> {
+        order.epoch.map(|epoch| Offset {
+            epoch,
+            offset: order.last,
+        })
     }
 }
 
@@ -60,6 +93,8 @@ pub(crate) struct Node {
     pub(crate) shutdown: std::sync::atomic::AtomicBool,
     /// Channels the server unsubscribed (a slot moved), for the link to subscribe again.
     lost: Mutex<Vec<Arc<str>>>,
+    /// The link's connection while it is up (for stream reads).
+    pub(crate) conn: RwLock<Option<crate::link::Conn>>,
 }
 
 impl Node {
@@ -77,11 +112,148 @@ impl Node {
             applied: watch::Sender::new(None),
             shutdown: std::sync::atomic::AtomicBool::new(false),
             lost: Mutex::new(Vec::new()),
+            conn: RwLock::new(None),
         }
     }
 
     pub(crate) fn room_channel(&self, room: &str) -> Arc<str> {
+        let durable = self.durable_room_channel(room);
+        if self.routes.read().durable.contains_key(&durable) {
+            return durable;
+        }
         Arc::from(format!("{}ws:{room}", self.config.channel_prefix))
+    }
+
+    /// The channel of a durable room: the braces are a cluster hash tag, so the channel,
+    /// the stream and its meta hash share one slot.
+    pub(crate) fn durable_room_channel(&self, room: &str) -> Arc<str> {
+        Arc::from(format!("{}{{dws:{room}}}", self.config.channel_prefix))
+    }
+
+    pub(crate) fn durable_sse_channel(&self, name: &str) -> Arc<str> {
+        Arc::from(format!("{}{{dsse:{name}}}", self.config.channel_prefix))
+    }
+
+    /// The durable stream of room `room`, if it was declared durable.
+    pub(crate) fn durable_room(&self, room: &str) -> Option<Arc<DurableChannel>> {
+        self.durable(&self.durable_room_channel(room))
+    }
+
+    /// The durable stream of `channel`, if it is one.
+    pub(crate) fn durable(&self, channel: &str) -> Option<Arc<DurableChannel>> {
+        self.routes.read().durable.get(channel).cloned()
+    }
+
+    /// Declares a durable channel (idempotent); the link subscribes it.
+    pub(crate) fn add_durable(&self, d: DurableChannel) -> Arc<DurableChannel> {
+        let mut routes = self.routes.write();
+        if let Some(existing) = routes.durable.get(&d.channel) {
+            return existing.clone();
+        }
+        let d = Arc::new(d);
+        routes.durable.insert(d.channel.clone(), d.clone());
+        self.changed(&mut routes);
+        d
+    }
+
+    /// Queues a message for a durable stream; it is delivered here when it comes back
+    /// numbered (in the stream's order, like on every other node).
+    pub(crate) fn publish_durable(
+        &self,
+        d: &Arc<DurableChannel>,
+        tag: Option<&str>,
+        payload: &[u8],
+    ) {
+        if self
+            .outbox
+            .push_to(
+                &d.channel,
+                d.kind,
+                &self.node_id,
+                self.epoch,
+                tag,
+                payload,
+                Some(d.clone()),
+            )
+            .is_err()
+        {
+            Counters::bump(&self.counters.publish_dropped);
+        }
+    }
+
+    /// Applies an order step: delivers (under the order's lock, so deliveries never
+    /// interleave), counts, and starts a stream read for a hole.
+    pub(crate) fn apply(self: &Arc<Self>, d: &Arc<DurableChannel>, order: &mut Order, step: Step) {
+        if step.reset {
+            self.counters.emit(RedisEvent::StreamReset {
+                channel: d.channel.to_string(),
+            });
+        }
+        if step.missed > 0 {
+            Counters::bump(&self.counters.gaps);
+            self.counters
+                .messages_missed
+                .fetch_add(step.missed, Ordering::Relaxed);
+            self.counters.emit(RedisEvent::Gap {
+                channel: d.channel.to_string(),
+                origin: d.stream_key.clone(),
+                missed: step.missed,
+            });
+        }
+        for (n, env) in step.deliver {
+            let offset = Offset {
+                epoch: env.epoch,
+                offset: n,
+            };
+            self.deliver_durable(d, offset, env);
+        }
+        if let Some(after) = step.fetch_after
+            && !order.fetching
+        {
+            order.fetching = true;
+            crate::stream::spawn_fetch(self.clone(), d.clone(), after);
+        }
+    }
+
+    fn deliver_durable(&self, d: &DurableChannel, offset: Offset, env: Envelope) {
+        let routed = match env.kind {
+            Kind::Room => {
+                let frame = room_frame(&d.name, offset, &env.payload);
+                let routes = self.routes.read();
+                match routes.rooms.get(&d.channel) {
+                    Some(rooms) => {
+                        for room in rooms {
+                            room.deliver_local(&frame, env.tag.as_deref());
+                        }
+                        true
+                    }
+                    None => false,
+                }
+            }
+            Kind::Sse => {
+                let broadcaster = self
+                    .routes
+                    .read()
+                    .sse
+                    .get(&d.channel)
+                    .and_then(Weak::upgrade);
+                match (broadcaster, sse_event(offset, &env.payload)) {
+                    (Some(b), Some(event)) => {
+                        b.deliver_local(&event);
+                        true
+                    }
+                    (Some(_), None) => {
+                        Counters::bump(&self.counters.malformed);
+                        return;
+                    }
+                    (None, _) => false,
+                }
+            }
+            Kind::Direct => false,
+        };
+        if routed {
+            Counters::bump(&self.counters.delivered);
+        }
     }
 
     pub(crate) fn node_channel(&self, node: &str) -> Arc<str> {
@@ -183,6 +355,7 @@ impl Node {
             routes.rooms.contains_key(channel)
                 || routes.hubs.contains_key(channel)
                 || routes.sse.contains_key(channel)
+                || routes.durable.contains_key(channel)
         };
         if wanted {
             self.lost.lock().push(Arc::from(channel));
@@ -211,7 +384,7 @@ impl Node {
 
     /// A message arrived from Redis on `channel`. Runs on the connection's reader: never
     /// waits (every delivery is a short lock and a queue push).
-    pub(crate) fn on_message(&self, channel: &[u8], payload: Bytes) {
+    pub(crate) fn on_message(self: &Arc<Self>, channel: &[u8], payload: Bytes) {
         let Ok(channel) = std::str::from_utf8(channel) else {
             Counters::bump(&self.counters.malformed);
             return;
@@ -223,6 +396,14 @@ impl Node {
                 return;
             }
         };
+        if let Some(d) = self.durable(channel) {
+            // Every node, the origin too, delivers a durable stream in its offset order.
+            Counters::bump(&self.counters.received);
+            let mut order = d.order.lock();
+            let step = order.offer(env);
+            self.apply(&d, &mut order, step);
+            return;
+        }
         if env.origin == self.node_id && env.epoch >> 32 == self.epoch >> 32 {
             Counters::bump(&self.counters.own_ignored);
             return;
@@ -299,4 +480,33 @@ impl Node {
             Counters::bump(&self.counters.unroutable);
         }
     }
+}
+
+/// A durable room message as a member gets it: a text frame `@offset <offset> <room>`, then
+/// the broadcast frame, in one buffer (so nothing can come between them).
+pub(crate) fn room_frame(room: &str, offset: Offset, frame: &[u8]) -> Bytes {
+    let marker = armature_ws_core::encode_message(&armature_ws::WebSocketMessage::text(format!(
+        "@offset {offset} {room}"
+    )));
+    let mut out = bytes::BytesMut::with_capacity(marker.len() + frame.len());
+    out.extend_from_slice(&marker);
+    out.extend_from_slice(frame);
+    out.freeze()
+}
+
+/// A durable SSE event with its stream offset as its id (any id line it had replaced).
+pub(crate) fn sse_event(offset: Offset, bytes: &[u8]) -> Option<EncodedEvent> {
+    let text = std::str::from_utf8(bytes).ok()?;
+    let id = offset.to_string();
+    let mut out = String::with_capacity(text.len() + id.len() + 5);
+    out.push_str("id: ");
+    out.push_str(&id);
+    out.push('\n');
+    for line in text.split_inclusive('\n') {
+        if line == "id\n" || line.starts_with("id:") {
+            continue;
+        }
+        out.push_str(line);
+    }
+    EncodedEvent::from_parts(Some(id), Bytes::from(out)).ok()
 }

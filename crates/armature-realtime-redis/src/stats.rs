@@ -39,6 +39,11 @@ pub struct RedisStats {
     pub connect_failures: u64,
     /// Channels subscribed now.
     pub subscriptions: u64,
+    /// Durable-stream messages this node read back from a stream (after a cut link, a
+    /// failover, a late subscription) and delivered in order.
+    pub recovered: u64,
+    /// WebSocket members resumed from an offset (`RedisRealtime::join_durable`).
+    pub resumes: u64,
     /// Channels this node keeps a publishing sequence counter for (pruned: idle ones go
     /// after 5 minutes, and at most 65,536).
     pub sequence_channels: u64,
@@ -71,6 +76,20 @@ pub enum RedisEvent {
         /// How many messages were missed.
         missed: u64,
     },
+    /// Messages of a durable stream this node had missed were read back from the stream and
+    /// delivered, in order, before anything later.
+    Recovered {
+        /// The Redis channel.
+        channel: String,
+        /// How many.
+        messages: u64,
+    },
+    /// A durable stream was recreated (its keys expired or were lost): its offsets start
+    /// again under a new epoch; clients resuming from the old one get a reset.
+    StreamReset {
+        /// The Redis channel.
+        channel: String,
+    },
 }
 
 #[derive(Debug)]
@@ -89,6 +108,8 @@ pub(crate) struct Counters {
     pub(crate) reconnects: AtomicU64,
     pub(crate) connect_failures: AtomicU64,
     pub(crate) subscriptions: AtomicU64,
+    pub(crate) recovered: AtomicU64,
+    pub(crate) resumes: AtomicU64,
     events: broadcast::Sender<RedisEvent>,
 }
 
@@ -109,6 +130,8 @@ impl Default for Counters {
             reconnects: AtomicU64::new(0),
             connect_failures: AtomicU64::new(0),
             subscriptions: AtomicU64::new(0),
+            recovered: AtomicU64::new(0),
+            resumes: AtomicU64::new(0),
             events: broadcast::Sender::new(EVENT_BACKLOG),
         }
     }
@@ -155,6 +178,8 @@ impl Counters {
             reconnects: get(&self.reconnects),
             connect_failures: get(&self.connect_failures),
             subscriptions: get(&self.subscriptions),
+            recovered: get(&self.recovered),
+            resumes: get(&self.resumes),
             sequence_channels: sequence_channels as u64,
             sequence_origins: sequence_origins as u64,
         }

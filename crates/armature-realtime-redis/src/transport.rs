@@ -39,6 +39,11 @@ impl BroadcastTransport for RedisRoomTransport {
         frame: Bytes,
         except: Option<&str>,
     ) -> armature_ws::Result<()> {
+        if let Some(d) = self.node.durable_room(room.name()) {
+            // Delivered here too when it comes back numbered, in the stream's order.
+            self.node.publish_durable(&d, except, &frame);
+            return Ok(());
+        }
         room.deliver_local(&frame, except);
         let channel = self.node.room_channel(room.name());
         self.node.publish(&channel, Kind::Room, except, &frame);
@@ -77,6 +82,10 @@ impl SseTransport for RedisSseTransport {
         broadcaster: &SseBroadcaster,
         event: EncodedEvent,
     ) -> Result<(), armature_sse::Error> {
+        if let Some(d) = self.node.durable(&self.channel) {
+            self.node.publish_durable(&d, None, event.bytes());
+            return Ok(());
+        }
         broadcaster.deliver_local(&event);
         self.node
             .publish(&self.channel, Kind::Sse, event.id(), event.bytes());

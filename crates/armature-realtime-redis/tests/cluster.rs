@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use armature_realtime_redis::RedisConfig;
+use armature_realtime_redis::{Offset, RedisConfig};
 use support::cluster::RedisCluster;
 use support::{Node, assert_silent, recv_text};
 
@@ -58,7 +58,7 @@ async fn rooms_on_every_shard_deliver_once_in_order_and_traffic_resumes_after_a_
     };
     let a = Node::start(config(&cluster, "node-a-")).await;
     let b = Node::start(config(&cluster, "node-b-")).await;
-    let rooms = rooms_on_every_shard(&cluster);
+    let mut rooms = rooms_on_every_shard(&cluster);
     let mut clients = Vec::new();
     for (room, _) in &rooms {
         let (ca, _) = a.client(room).await;
@@ -103,9 +103,41 @@ async fn rooms_on_every_shard_deliver_once_in_order_and_traffic_resumes_after_a_
         "{sb:?}"
     );
 
-    // Mid-stream, the primary of the first room's shard dies; its replica takes over.
-    let (room0, dead) = rooms[0].clone();
+    let stop_durable = Arc::new(AtomicBool::new(false));
+    // Mid-stream, the primary of the durable room's shard dies; its replica takes over. The
+    // volatile room on that shard and the durable one carry traffic meanwhile.
+    let durable_slot = cluster.slot("armature:{dws:log}");
+    let dead = cluster.owner(durable_slot).unwrap();
+    let at = rooms.iter().position(|(_, o)| *o == dead).unwrap();
+    rooms.swap(0, at);
+    clients.swap(0, at);
+    let (room0, _) = rooms[0].clone();
     let slot = cluster.slot(&format!("armature:ws:{room0}"));
+    let (mut durable_b, _) = b.durable_client("log", None).await;
+    let start = recv_text(&mut durable_b).await;
+    let start: Offset = start
+        .strip_prefix("@offset ")
+        .unwrap()
+        .split_once(' ')
+        .unwrap()
+        .0
+        .parse()
+        .unwrap();
+    let durable_sent = Arc::new(AtomicUsize::new(0));
+    let durable_publisher = {
+        let (room, stop, sent) = (
+            a.manager.room("log"),
+            stop_durable.clone(),
+            durable_sent.clone(),
+        );
+        tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                let i = sent.fetch_add(1, Ordering::Relaxed);
+                room.broadcast_text(format!("d:{i}")).await.unwrap();
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+    };
     let stop = Arc::new(AtomicBool::new(false));
     let sent = Arc::new(AtomicUsize::new(0));
     let publisher = {
@@ -152,6 +184,29 @@ async fn rooms_on_every_shard_deliver_once_in_order_and_traffic_resumes_after_a_
         cluster.shard_subscribers(&format!("armature:ws:{room0}")),
         2
     );
+    // The durable room lost nothing: every message, once, in order, numbered without a hole.
+    stop_durable.store(true, Ordering::Relaxed);
+    durable_publisher.await.unwrap();
+    let durable_total = durable_sent.load(Ordering::Relaxed);
+    for i in 0..durable_total {
+        let marker = recv_text(&mut durable_b).await;
+        let offset: Offset = marker
+            .strip_prefix("@offset ")
+            .unwrap()
+            .split_once(' ')
+            .unwrap()
+            .0
+            .parse()
+            .unwrap();
+        assert_eq!(offset.offset, start.offset + 1 + i as u64, "{marker}");
+        assert_eq!(recv_text(&mut durable_b).await, format!("d:{i}"));
+    }
+    assert_silent(&mut durable_b, Duration::from_millis(200)).await;
+    let sb = b.redis.stats();
+    assert_eq!(sb.messages_missed, 0, "{sb:?}");
+    // What reached Redis once is not published again when the link is made again (only the
+    // failed shard's part of a batch is sent again).
+    assert!(sb.duplicates_dropped < 100, "{sb:?}");
     // The other shards carry traffic both ways as before.
     for (i, (room, _)) in rooms.iter().enumerate().skip(1) {
         a.manager.room(room).broadcast_text("a:0").await.unwrap();

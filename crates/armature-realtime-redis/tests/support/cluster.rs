@@ -114,6 +114,9 @@ impl RedisCluster {
                 "1000",
                 "--cluster-replica-validity-factor",
                 "0",
+                // Replicas sync at once (the default waits 5 s for more replicas).
+                "--repl-diskless-sync-delay",
+                "0",
                 "--dir",
             ])
             .arg(&self.dir)
@@ -136,7 +139,14 @@ impl RedisCluster {
                                 == primaries * replicas
                     })
             });
-            if ok {
+            // And every replica has its primary's data (its link is up after the first sync).
+            let synced = ok
+                && self.live_ports().iter().all(|&port| {
+                    query::<String>(port, redis::cmd("INFO").arg("replication")).is_ok_and(|info| {
+                        info.contains("role:master") || info.contains("master_link_status:up")
+                    })
+                });
+            if synced {
                 return Ok(());
             }
             if Instant::now() > deadline {

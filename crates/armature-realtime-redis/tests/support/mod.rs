@@ -11,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use armature_realtime_redis::{RedisConfig, RedisRealtime};
+use armature_realtime_redis::{Durability, Offset, RedisConfig, RedisRealtime};
 use armature_sse::{SseBroadcaster, SseConfig};
 use armature_ws::{Hub, WebSocketConfig, WebSocketManager, WebSocketMessage, WebSocketUpgrade};
 use bytes::Bytes;
@@ -119,6 +119,21 @@ impl RedisServer {
         cmd.query(&mut conn).unwrap()
     }
 
+    /// Closes every connection the node `node_id` has to this server (`CLIENT KILL`).
+    pub fn kill_links_of(&self, node_id: &str) -> usize {
+        let list: String = self.query(redis::cmd("CLIENT").arg("LIST"));
+        let name = format!("name=armature-{node_id} ");
+        let mut killed = 0;
+        for line in list.lines().filter(|l| l.contains(&name)) {
+            let Some(id) = line.split_whitespace().find_map(|f| f.strip_prefix("id=")) else {
+                continue;
+            };
+            let n: i64 = self.query(redis::cmd("CLIENT").arg("KILL").arg("ID").arg(id));
+            killed += n as usize;
+        }
+        killed
+    }
+
     /// `PUBSUB SHARDNUMSUB channel`: how many connections listen to it.
     pub fn shard_subscribers(&self, channel: &str) -> i64 {
         let reply: Vec<redis::Value> =
@@ -145,6 +160,8 @@ pub struct Node {
     pub hub: Hub,
     pub manager: Arc<WebSocketManager>,
     pub news: Arc<SseBroadcaster>,
+    /// A durable broadcaster, at `/feed`.
+    pub feed: Arc<SseBroadcaster>,
     pub addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
 }
@@ -164,26 +181,43 @@ impl Node {
         let hub = redis.hub(WebSocketConfig::default());
         let manager = Arc::new(redis.websocket_manager().remove_empty_rooms(true));
         let news = redis.sse_broadcaster("news", SseConfig::default().history_len(100));
+        // Durable: the room "log" (at /dws/log) and the broadcaster "feed" (at /feed).
+        redis.durable_room("log", Durability::new()).await.unwrap();
+        let feed = redis
+            .attach_durable_sse(
+                "feed",
+                SseBroadcaster::with_config(SseConfig::default().history_len(1000)),
+                Durability::new(),
+            )
+            .await
+            .unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
-        let (m, r, n) = (manager.clone(), redis.clone(), news.clone());
+        let (m, r, n, f) = (manager.clone(), redis.clone(), news.clone(), feed.clone());
         tokio::spawn(armature_ws::serve(
             listener,
             hub.clone(),
             move |mut req| {
-                let (manager, redis, news) = (m.clone(), r.clone(), n.clone());
+                let (manager, redis, news, feed) = (m.clone(), r.clone(), n.clone(), f.clone());
                 async move {
                     let path = req.uri().path().to_owned();
                     if path == "/sse" {
                         return news.response_for(req.headers()).map(|b| b.boxed_unsync());
                     }
-                    let room = path.trim_start_matches("/ws/").to_owned();
+                    if path == "/feed" {
+                        return feed.response_for(req.headers()).map(|b| b.boxed_unsync());
+                    }
+                    let durable = path.starts_with("/dws/");
+                    let room = path
+                        .trim_start_matches("/ws/")
+                        .trim_start_matches("/dws/")
+                        .to_owned();
                     let response: http::Response<Full<Bytes>> =
                         match WebSocketUpgrade::from_request(&mut req) {
-                            Ok(upgrade) => {
-                                upgrade.on_upgrade(move |socket| chat(socket, manager, redis, room))
-                            }
+                            Ok(upgrade) => upgrade.on_upgrade(move |socket| {
+                                chat(socket, manager, redis, room, durable)
+                            }),
                             Err(rejection) => rejection.into_response(),
                         };
                     response.map(|b| b.boxed_unsync())
@@ -198,9 +232,24 @@ impl Node {
             hub,
             manager,
             news,
+            feed,
             addr,
             stop: Some(stop),
         }
+    }
+
+    /// A WebSocket client in the durable `room`, joined from `from` (`None`: from now),
+    /// and its connection id.
+    pub async fn durable_client(&self, room: &str, from: Option<&str>) -> (Client, String) {
+        let url = format!("ws://{}/dws/{room}", self.addr);
+        let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+        let hello = recv_text(&mut ws).await;
+        let id = hello.strip_prefix("id:").unwrap().to_owned();
+        match from {
+            None => send(&mut ws, "@join").await,
+            Some(offset) => send(&mut ws, &format!("@resume {offset} {room}")).await,
+        }
+        (ws, id)
     }
 
     /// A WebSocket client in `room`, and its connection id.
@@ -229,14 +278,37 @@ async fn chat(
     manager: Arc<WebSocketManager>,
     redis: RedisRealtime,
     room_name: String,
+    durable: bool,
 ) {
     let id = socket.id().to_owned();
     let room = manager.room(&room_name);
-    if room.join(id.clone(), socket.connection()).is_err() {
-        return;
-    }
-    if socket.send_text(format!("id:{id}")).await.is_err() {
-        return;
+    if durable {
+        // The durable resume protocol: say the id, then `@join` or `@resume <offset> <room>`.
+        if socket.send_text(format!("id:{id}")).await.is_err() {
+            return;
+        }
+        let Some(Ok(WebSocketMessage::Text(first))) = socket.recv().await else {
+            return;
+        };
+        let from = first
+            .strip_prefix("@resume ")
+            .and_then(|rest| rest.split_once(' '))
+            .map(|(offset, _room)| offset.parse::<Offset>().unwrap());
+        redis
+            .join_durable(&room, id.clone(), socket.connection(), from)
+            .await
+            .unwrap();
+    } else {
+        if redis
+            .join(&room, id.clone(), socket.connection())
+            .await
+            .is_err()
+        {
+            return;
+        }
+        if socket.send_text(format!("id:{id}")).await.is_err() {
+            return;
+        }
     }
     while let Some(Ok(message)) = socket.recv().await {
         let WebSocketMessage::Text(text) = message else {
@@ -309,13 +381,22 @@ pub async fn sse_get(
     addr: SocketAddr,
     last: Option<&str>,
 ) -> http::Response<hyper::body::Incoming> {
+    sse_get_path(addr, "/sse", last).await
+}
+
+/// `GET path` as [`sse_get`].
+pub async fn sse_get_path(
+    addr: SocketAddr,
+    path: &str,
+    last: Option<&str>,
+) -> http::Response<hyper::body::Incoming> {
     let stream = TcpStream::connect(addr).await.unwrap();
     let (mut sender, conn) =
         hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
             .await
             .unwrap();
     tokio::spawn(conn);
-    let mut req = http::Request::get("/sse").header("host", addr.to_string());
+    let mut req = http::Request::get(path).header("host", addr.to_string());
     if let Some(last) = last {
         req = req.header("last-event-id", last);
     }

@@ -111,6 +111,8 @@ pub struct RedisConfig {
     pub(crate) backoff_min: Duration,
     /// Default: 5 s.
     pub(crate) backoff_max: Duration,
+    /// Default: none (presence off).
+    pub(crate) presence_ttl: Option<Duration>,
 }
 
 impl RedisConfig {
@@ -131,6 +133,7 @@ impl RedisConfig {
             health_interval: Duration::from_secs(1),
             backoff_min: Duration::from_millis(50),
             backoff_max: Duration::from_secs(5),
+            presence_ttl: None,
         }
     }
 
@@ -232,6 +235,16 @@ impl RedisConfig {
     pub fn reconnect_backoff(mut self, min: Duration, max: Duration) -> Self {
         self.backoff_min = min.max(Duration::from_millis(1));
         self.backoff_max = max.max(self.backoff_min);
+        self
+    }
+
+    /// Shares who is in each room with every node: the node refreshes its members of every
+    /// occupied room every `ttl / 3`, and [`RedisRealtime::presence`](crate::RedisRealtime::presence)
+    /// counts the members refreshed within `ttl` on any node. A node that crashes stops
+    /// refreshing: its members leave the count within `ttl`. A member that joins or leaves
+    /// shows within `ttl / 3`. At least 300 ms. Default: off.
+    pub fn presence(mut self, ttl: Duration) -> Self {
+        self.presence_ttl = Some(ttl.max(Duration::from_millis(300)));
         self
     }
 

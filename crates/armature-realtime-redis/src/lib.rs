@@ -22,6 +22,8 @@
 //!   [`Offset`] per message, one delivery order on every node, holes filled from the stream,
 //!   and one resume protocol (`@resume <offset> <room>` for WebSocket,
 //!   [`RedisRealtime::join_durable`]; `Last-Event-ID` for SSE).
+//! - Presence ([`RedisConfig::presence`], [`RedisRealtime::presence`]): who is in a room
+//!   on every node, with a TTL so a crashed node's members disappear.
 //! - If Redis goes away, local delivery goes on; the link reconnects with back-off,
 //!   subscribes every active channel again and publishes what waited in its bounded outbox.
 //!   Nothing waits on Redis: a broadcast is a queue push.
@@ -51,6 +53,7 @@ mod durable;
 pub mod envelope;
 mod link;
 mod outbox;
+mod presence;
 mod realtime;
 mod routes;
 mod sequence;
@@ -61,6 +64,7 @@ mod transport;
 pub use armature_realtime_error::{Error, Result};
 pub use config::{Durability, PubSubMode, RedisConfig};
 pub use durable::Offset;
+pub use presence::Presence;
 pub use realtime::RedisRealtime;
 pub use stats::{EVENT_BACKLOG, RedisEvent, RedisStats};
 pub use stream::Resumed;

@@ -115,6 +115,9 @@ impl RedisRealtime {
             }
         }
         tokio::spawn(link::run(Arc::downgrade(&node), endpoint, first));
+        if let Some(ttl) = node.config.presence_ttl {
+            tokio::spawn(crate::presence::run(Arc::downgrade(&node), ttl));
+        }
         Ok(RedisRealtime { node })
     }
 
@@ -388,6 +391,48 @@ impl RedisRealtime {
         };
         self.wait_ready(&d).await?;
         crate::stream::resume(&self.node, &d, room, id, connection, from).await
+    }
+
+    /// Who is in room `room` on every node (members refreshed within the presence TTL).
+    ///
+    /// # Errors
+    /// [`Error::Validation`] when presence is off ([`RedisConfig::presence`]);
+    /// [`Error::Closed`] while the link is down; [`Error::Io`] when Redis fails to answer.
+    pub async fn presence(&self, room: &str) -> Result<crate::Presence> {
+        let members: Vec<String> = self.read_presence(room, "ids").await?;
+        let mut members = members;
+        members.sort();
+        Ok(crate::Presence { members })
+    }
+
+    /// How many members room `room` has on every node; as [`presence`](Self::presence),
+    /// without the ids.
+    ///
+    /// # Errors
+    /// As [`presence`](Self::presence).
+    pub async fn presence_count(&self, room: &str) -> Result<usize> {
+        self.read_presence(room, "count").await
+    }
+
+    async fn read_presence<T: redis::FromRedisValue>(&self, room: &str, what: &str) -> Result<T> {
+        let Some(ttl) = self.node.config.presence_ttl else {
+            return Err(Error::Validation(
+                "presence is off (RedisConfig::presence)".to_owned(),
+            ));
+        };
+        let conn = self.node.conn.read().clone();
+        let Some(mut conn) = conn else {
+            return Err(Error::Closed);
+        };
+        redis::cmd("EVAL")
+            .arg(crate::presence::READ_SCRIPT)
+            .arg(1)
+            .arg(crate::presence::key(&self.node, room))
+            .arg(ttl.as_millis() as u64)
+            .arg(what)
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| Error::Io(io::Error::other(format!("reading presence: {e}"))))
     }
 
     /// The node's counters.

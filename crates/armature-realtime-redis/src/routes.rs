@@ -34,6 +34,11 @@ pub(crate) struct Routes {
 }
 
 impl Routes {
+    /// The local rooms that have members, by channel.
+    pub(crate) fn occupied_rooms(&self) -> impl Iterator<Item = &Vec<WebSocketRoom>> {
+        self.rooms.values()
+    }
+
     /// Every channel this node wants to be subscribed to.
     pub(crate) fn wanted(&self) -> HashSet<Arc<str>> {
         self.rooms

@@ -16,7 +16,7 @@ use crate::request::RequestHead;
 use crate::router::{Match, Router, join_paths};
 use crate::server::Server;
 use crate::shutdown::{self, ShutdownSignal, ShutdownTrigger};
-use crate::static_files::serve_file;
+use crate::static_files::StaticDir;
 use crate::ws::{Hub, WebSocketConfig};
 
 /// An application: modules with their providers and controllers, extra routes and static
@@ -85,26 +85,29 @@ impl App {
         })
     }
 
-    /// Serves the files under `dir` at `mount` (`"/"` or `"/static"`); a directory serves
+    /// Serves the files under `dir` at `mount` (`"/"` or `"/static"`) through `tower-http`'s
+    /// `ServeDir` (see [`StaticDir`](crate::static_files::StaticDir)); a directory serves
     /// its `index.html`. Routes of controllers take precedence over files.
     pub fn static_dir(self, mount: &str, dir: impl Into<PathBuf>) -> Self {
-        let dir: Arc<PathBuf> = Arc::new(dir.into());
+        let files = Arc::new(StaticDir::new(mount, dir));
         let pattern = join_paths(mount, "/*file");
         self.get(&pattern, move |head| {
-            let dir = Arc::clone(&dir);
-            async move { serve_file(&dir, head.param("file").unwrap_or("")).await }
+            let files = Arc::clone(&files);
+            async move { files.serve(&head).await }
         })
     }
 
     /// How long the server waits for open connections to finish after a shutdown signal
-    /// before it drops them (default [`DEFAULT_SHUTDOWN_TIMEOUT`]).
+    /// before it drops them (default [`DEFAULT_SHUTDOWN_TIMEOUT`]). Overrides the
+    /// `shutdown_timeout` of [`App::websocket_config`].
     pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
         self.shutdown_timeout = Some(timeout);
         self
     }
 
     /// The WebSocket settings (limits, heartbeat, back-pressure) for this app's
-    /// connections; default [`WebSocketConfig::default`].
+    /// connections, and the HTTP limits of its server (`header_read_timeout`,
+    /// `max_request_head_bytes`); default [`WebSocketConfig::default`].
     pub fn websocket_config(mut self, config: WebSocketConfig) -> Self {
         self.websocket_config = Some(config);
         self
@@ -149,13 +152,16 @@ impl App {
             router.insert(route.method.clone(), &path, route)?;
         }
         let (trigger, signal) = shutdown::channel();
+        let mut config = self.websocket_config.unwrap_or_default();
+        if let Some(timeout) = self.shutdown_timeout {
+            config = config.shutdown_timeout(timeout);
+        }
         Ok(AppService {
             inner: Arc::new(Inner {
                 router,
                 signal,
                 trigger,
-                shutdown_timeout: self.shutdown_timeout.unwrap_or(DEFAULT_SHUTDOWN_TIMEOUT),
-                hub: Hub::new(self.websocket_config.unwrap_or_default()),
+                hub: Hub::new(config),
                 allow_origin: self.allow_origin,
             }),
         })
@@ -185,7 +191,6 @@ struct Inner {
     router: Router<Route>,
     signal: ShutdownSignal,
     trigger: ShutdownTrigger,
-    shutdown_timeout: Duration,
     hub: Hub,
     allow_origin: Option<HeaderValue>,
 }
@@ -221,18 +226,29 @@ impl AppService {
         let (handler, params) = match self.inner.router.find(&parts.method, parts.uri.path()) {
             Match::Found(route, params) => (Arc::clone(&route.handler), params),
             Match::MethodNotAllowed => {
+                tracing::debug!(method = %parts.method, path = parts.uri.path(), "405: method not allowed");
                 return self.finish(text_response(
                     StatusCode::METHOD_NOT_ALLOWED,
                     "method not allowed",
                 ));
             }
             Match::NotFound => {
+                tracing::debug!(method = %parts.method, path = parts.uri.path(), "404: no route");
                 return self.finish(text_response(StatusCode::NOT_FOUND, "not found"));
             }
         };
         parts.extensions.insert(self.inner.signal.clone());
         parts.extensions.insert(self.inner.hub.clone());
-        self.finish(handler(RequestHead::new(parts, params)).await)
+        let method = parts.method.clone();
+        let path = parts.uri.path().to_owned();
+        let response = handler(RequestHead::new(parts, params)).await;
+        let status = response.status();
+        if status.is_server_error() {
+            tracing::warn!(%method, path, status = status.as_u16(), "request failed");
+        } else if status.is_client_error() {
+            tracing::info!(%method, path, status = status.as_u16(), "request refused");
+        }
+        self.finish(response)
     }
 
     fn finish(&self, mut response: Response<Body>) -> Response<Body> {
@@ -254,18 +270,10 @@ impl AppService {
         &self.inner.hub
     }
 
-    /// Raises the shutdown signal and closes every WebSocket with 1001, waiting up to the
-    /// shutdown timeout for their close handshakes.
-    pub(crate) async fn shutdown_realtime(&self) {
+    /// Raises the shutdown signal (SSE streams end, handlers see it); the server closes the
+    /// WebSockets.
+    pub(crate) fn raise_shutdown(&self) {
         self.inner.trigger.trigger();
-        self.inner
-            .hub
-            .shutdown_within(self.inner.shutdown_timeout)
-            .await;
-    }
-
-    pub(crate) fn shutdown_timeout(&self) -> Duration {
-        self.inner.shutdown_timeout
     }
 
     /// Binds a listener and returns the [`Server`] for this app.

@@ -3,17 +3,14 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::time::Duration;
 
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::Error;
 use crate::app::AppService;
+use crate::ws::serve;
 
 /// A bound listener and the app it serves.
 ///
@@ -64,68 +61,41 @@ impl Server {
 
     /// Serves until `signal` completes, then shuts down gracefully: stops accepting, raises
     /// the app's [`ShutdownSignal`](crate::shutdown::ShutdownSignal) (SSE streams end,
-    /// WebSocket handlers see it), lets open HTTP connections finish their current response
-    /// and waits for them up to the shutdown timeout.
+    /// WebSocket handlers see it), closes every WebSocket with 1001, lets open HTTP
+    /// connections finish their current response and waits for them up to the shutdown
+    /// timeout.
+    ///
+    /// The accept loop is [`armature_ws::serve`](crate::ws::serve)'s, so an `App` enforces
+    /// the same limits on hostile HTTP clients as `armature-ws` alone, from its
+    /// [`WebSocketConfig`](crate::ws::WebSocketConfig): a request head not complete within
+    /// `header_read_timeout` (30 s by default) closes the connection, one larger than
+    /// `max_request_head_bytes` (64 KiB) is answered `431`. Every request carries the
+    /// client's [`PeerAddr`](crate::ws::PeerAddr) in its extensions.
     ///
     /// # Errors
-    /// None at present; the accept loop survives transient errors (such as running out of
-    /// file descriptors) by pausing briefly.
+    /// [`Error::Io`] when the listener's address cannot be read; the accept loop survives
+    /// transient errors (such as running out of file descriptors) by pausing briefly.
     pub async fn run_until(self, signal: impl Future<Output = ()>) -> Result<(), Error> {
         let Server {
             listener, service, ..
         } = self;
-        // Every connection task holds a clone of `alive`; when all are gone, `recv` ends.
-        let (alive, mut all_done) = mpsc::channel::<()>(1);
-        let mut signal = std::pin::pin!(signal);
-        loop {
-            let (stream, _peer) = tokio::select! {
-                accepted = listener.accept() => match accepted {
-                    Ok(pair) => pair,
-                    Err(_) => {
-                        // EMFILE and friends: back off instead of spinning.
-                        tokio::time::sleep(Duration::from_millis(20)).await;
-                        continue;
-                    }
-                },
-                () = &mut signal => break,
-            };
-            let _ = stream.set_nodelay(true);
-            let svc = service.clone();
-            // With a timer, hyper enforces its 30-second limit on reading a request head
-            // (a client that trickles its headers is dropped).
-            let conn = http1::Builder::new()
-                .timer(TokioTimer::new())
-                .serve_connection(
-                    TokioIo::new(stream),
-                    service_fn(move |req| {
-                        let svc = svc.clone();
-                        async move { Ok::<_, std::convert::Infallible>(svc.call(req).await) }
-                    }),
-                )
-                .with_upgrades();
-            let alive = alive.clone();
-            let stop = service.shutdown_signal();
-            tokio::spawn(async move {
-                let mut conn = std::pin::pin!(conn);
-                tokio::select! {
-                    _ = conn.as_mut() => {}
-                    () = stop.wait() => {
-                        // Finish the response in flight, then close; an SSE body ends on the
-                        // same signal.
-                        conn.as_mut().graceful_shutdown();
-                        let _ = conn.await;
-                    }
-                }
-                drop(alive);
-            });
-        }
-        drop(listener);
-        drop(alive);
-        let deadline = service.shutdown_timeout();
-        let http = async {
-            let _ = tokio::time::timeout(deadline, all_done.recv()).await;
+        let hub = service.websocket_hub().clone();
+        let trigger = service.clone();
+        let shutdown = async move {
+            signal.await;
+            // SSE bodies end on this signal; serve then closes the WebSockets with 1001.
+            trigger.raise_shutdown();
         };
-        tokio::join!(service.shutdown_realtime(), http);
+        serve(
+            listener,
+            hub,
+            move |req| {
+                let svc = service.clone();
+                async move { svc.call(req).await }
+            },
+            shutdown,
+        )
+        .await?;
         Ok(())
     }
 

@@ -263,3 +263,80 @@ async fn graceful_shutdown_ends_streams_and_returns() {
     assert!(rest.is_ok());
     assert!(tokio::net::TcpStream::connect(addr).await.is_err());
 }
+
+/// Writes `request` on a fresh connection and reads until the server closes it.
+async fn raw_exchange(addr: std::net::SocketAddr, request: &[u8]) -> (String, Duration) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let started = std::time::Instant::now();
+    stream.write_all(request).await.unwrap();
+    let mut got = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        match tokio::time::timeout(TIMEOUT, stream.read(&mut chunk))
+            .await
+            .expect("the server closed the connection in time")
+        {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got.extend_from_slice(&chunk[..n]),
+        }
+    }
+    (
+        String::from_utf8_lossy(&got).into_owned(),
+        started.elapsed(),
+    )
+}
+
+// The App runs on armature-ws's accept loop, so its WebSocketConfig's HTTP limits hold.
+#[tokio::test]
+async fn a_stalled_request_head_is_closed_after_the_header_timeout() {
+    use armature_realtime::ws::WebSocketConfig;
+    let timeout = Duration::from_millis(600);
+    let server = App::new()
+        .page("/", "hi")
+        .websocket_config(WebSocketConfig::default().header_read_timeout(Some(timeout)))
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .spawn();
+    let addr = server.local_addr();
+    // Half a request head, then silence.
+    let (response, elapsed) = raw_exchange(addr, b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow:").await;
+    assert!(
+        response.is_empty(),
+        "no response to a stalled head: {response:?}"
+    );
+    assert!(
+        elapsed >= timeout - Duration::from_millis(100),
+        "closed after {elapsed:?}, before the {timeout:?} header timeout"
+    );
+    assert!(elapsed < timeout * 10, "closed only after {elapsed:?}");
+    // The server still serves others.
+    assert_eq!(get(addr, "/").await, (200, "hi".into()));
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_oversized_request_head_gets_431() {
+    use armature_realtime::ws::WebSocketConfig;
+    let server = App::new()
+        .page("/", "hi")
+        .websocket_config(WebSocketConfig::default().max_request_head_bytes(16 * 1024))
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .spawn();
+    let addr = server.local_addr();
+    let big = "a".repeat(20 * 1024);
+    let request = format!("GET / HTTP/1.1\r\nHost: x\r\nX-Big: {big}\r\n\r\n");
+    let (response, _) = raw_exchange(addr, request.as_bytes()).await;
+    assert!(
+        response.starts_with("HTTP/1.1 431"),
+        "expected 431, got {:?}",
+        response.lines().next()
+    );
+    // A head under the bound is served.
+    let fits = "b".repeat(8 * 1024);
+    assert_eq!(get_with(addr, "/", &[("x-big", &fits)]).await.0, 200);
+    server.shutdown().await.unwrap();
+}

@@ -114,7 +114,7 @@ pub use hub::Hub;
 pub use io::RawStream;
 pub use manager::WebSocketManager;
 pub use room::{Delivery, WebSocketRoom};
-pub use serve::serve;
+pub use serve::{PeerAddr, serve};
 pub use socket::WebSocket;
 pub use stats::{Stats, StatsSnapshot};
 pub use transport::{BroadcastTransport, LocalTransport};

@@ -5,6 +5,7 @@ use std::convert::Infallible;
 use std::error::Error as StdError;
 use std::future::Future;
 use std::io;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use http::{Request, Response};
@@ -18,10 +19,18 @@ use tokio::sync::watch;
 
 use crate::hub::Hub;
 
+/// The address of the client at the other end of the TCP connection a request came on.
+///
+/// [`serve`] puts it in every request's extensions, so handlers, guards and rate limits can
+/// read it (`request.extensions().get::<PeerAddr>()`). Behind a reverse proxy this is the
+/// proxy's address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PeerAddr(pub SocketAddr);
+
 /// Serves HTTP/1.1 on `listener` with upgrades enabled, calling `service` for every request,
 /// until `shutdown` completes; then shuts down gracefully and returns.
 ///
-/// Every request carries `hub` in its extensions, so
+/// Every request carries `hub` and the client's [`PeerAddr`] in its extensions, so
 /// [`WebSocketUpgrade::from_request`](crate::WebSocketUpgrade::from_request) tracks its
 /// connection there (ids, `max_connections` → `503`, heartbeat).
 ///
@@ -35,6 +44,9 @@ use crate::hub::Hub;
 /// closes the connection; one larger than
 /// [`max_request_head_bytes`](crate::WebSocketConfig::max_request_head_bytes) (64 KiB) is
 /// answered `431`.
+///
+/// This is the one accept loop of the workspace: the facade's `App` server runs on it too,
+/// with the same limits.
 ///
 /// `TCP_NODELAY` is set on accepted sockets. Errors accepting a connection (such as running
 /// out of file descriptors) are retried after a short pause; the only error returned is from
@@ -60,8 +72,8 @@ where
     let (stop_tx, stop_rx) = watch::channel(false);
     let accept = async {
         loop {
-            let stream = match listener.accept().await {
-                Ok((stream, _)) => stream,
+            let (stream, peer) = match listener.accept().await {
+                Ok(pair) => pair,
                 Err(_) => {
                     tokio::time::sleep(Duration::from_millis(10)).await;
                     continue;
@@ -75,6 +87,7 @@ where
             tokio::spawn(async move {
                 let svc = service_fn(move |mut req: Request<Incoming>| {
                     req.extensions_mut().insert(hub.clone());
+                    req.extensions_mut().insert(PeerAddr(peer));
                     let fut = service(req);
                     async move { Ok::<_, Infallible>(fut.await) }
                 });

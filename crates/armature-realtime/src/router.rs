@@ -1,6 +1,11 @@
 //! Path patterns with `:param` and `*rest` segments, and the table that matches a request's
 //! method and path against them.
 //!
+//! Matching is [`matchit`]'s radix tree (static segments before parameters before a
+//! catch-all, with backtracking); the patterns users write keep the `:param`/`*rest` syntax
+//! and are translated (`/chat/:room` is matchit's `/chat/{room}`). A request path is
+//! matched as sent, its captures are percent-decoded; a trailing `/` is ignored.
+//!
 //! ```
 //! use armature_realtime::router::{Router, Match};
 //! use http::Method;
@@ -18,6 +23,7 @@
 //! assert!(matches!(router.find(&Method::GET, "/ws/chat/lobby"), Match::Found(&"lobby", _)));
 //! ```
 
+use std::collections::HashMap;
 use std::fmt;
 
 use http::Method;
@@ -116,35 +122,33 @@ impl PathPattern {
                 })
     }
 
-    /// Matches a request path; on success, the captures and a rank (higher is more specific).
-    fn matches(&self, path: &[&str]) -> Option<(Params, Vec<u8>)> {
-        let mut params = Params::default();
-        let mut rank = Vec::with_capacity(self.segments.len());
+    /// The pattern in matchit's syntax, parameters named by position (`/chat/{p0}`), so
+    /// that two patterns of the same shape are one matchit route whatever their names.
+    fn matchit_path(&self) -> String {
+        let mut out = String::new();
         for (i, segment) in self.segments.iter().enumerate() {
+            out.push('/');
             match segment {
-                Segment::Static(expected) => {
-                    if path.get(i).map(|p| decode(p)).as_deref() != Some(expected.as_str()) {
-                        return None;
-                    }
-                    rank.push(2);
-                }
-                Segment::Param(name) => {
-                    let value = path.get(i).filter(|p| !p.is_empty())?;
-                    params.push(name.clone(), decode(value));
-                    rank.push(1);
-                }
-                Segment::Rest(name) => {
-                    let rest: Vec<String> = path[i.min(path.len())..]
-                        .iter()
-                        .map(|p| decode(p))
-                        .collect();
-                    params.push(name.clone(), rest.join("/"));
-                    rank.push(0);
-                    return Some((params, rank));
-                }
+                Segment::Static(s) => out.push_str(&s.replace('{', "{{").replace('}', "}}")),
+                Segment::Param(_) => out.push_str(&format!("{{p{i}}}")),
+                Segment::Rest(_) => out.push_str(&format!("{{*p{i}}}")),
             }
         }
-        (path.len() == self.segments.len()).then_some((params, rank))
+        if out.is_empty() {
+            out.push('/');
+        }
+        out
+    }
+
+    /// The same pattern without its trailing `*rest`: a rest may be empty, and matchit's
+    /// catch-all needs at least one character, so both are registered.
+    fn without_rest(&self) -> Option<PathPattern> {
+        match self.segments.last() {
+            Some(Segment::Rest(_)) => Some(PathPattern {
+                segments: self.segments[..self.segments.len() - 1].to_vec(),
+            }),
+            _ => None,
+        }
     }
 }
 
@@ -233,15 +237,36 @@ pub enum Match<'a, T> {
     NotFound,
 }
 
-/// A table of `(method, pattern) → T`.
+/// A table of `(method, pattern) → T`, matched by [`matchit`].
 #[derive(Debug, Clone)]
 pub struct Router<T> {
+    /// Every route, in insertion order.
     routes: Vec<(Method, PathPattern, T)>,
+    /// matchit path → index into `shapes`.
+    tree: matchit::Router<usize>,
+    /// matchit path → index into `shapes` (to find a shape again when inserting).
+    shape_of: HashMap<String, usize>,
+    /// Per registered shape, its routes by method.
+    shapes: Vec<Vec<ShapeRoute>>,
+}
+
+/// A route registered under a shape.
+#[derive(Debug, Clone)]
+struct ShapeRoute {
+    method: Method,
+    route: usize,
+    /// Registered for the empty rest of a `*rest` pattern: an exact route wins over it.
+    empty_rest: bool,
 }
 
 impl<T> Default for Router<T> {
     fn default() -> Self {
-        Self { routes: Vec::new() }
+        Self {
+            routes: Vec::new(),
+            tree: matchit::Router::new(),
+            shape_of: HashMap::new(),
+            shapes: Vec::new(),
+        }
     }
 }
 
@@ -254,8 +279,9 @@ impl<T> Router<T> {
     /// Adds a route.
     ///
     /// # Errors
-    /// [`Error::Validation`] when `path` is malformed (see [`PathPattern::parse`]) or a route
-    /// with the same method and the same shape is already in the table.
+    /// [`Error::Validation`] when `path` is malformed (see [`PathPattern::parse`]), a route
+    /// with the same method and the same shape is already in the table, or matchit refuses
+    /// the pattern next to the others (its error says which route it conflicts with).
     pub fn insert(&mut self, method: Method, path: &str, value: T) -> Result<(), Error> {
         let pattern = PathPattern::parse(path)?;
         if let Some((_, existing, _)) = self
@@ -266,6 +292,39 @@ impl<T> Router<T> {
             return Err(Error::Validation(format!(
                 "duplicate route: {method} {pattern} conflicts with {method} {existing}"
             )));
+        }
+        let route = self.routes.len();
+        let mut paths = vec![(pattern.matchit_path(), false)];
+        if let Some(bare) = pattern.without_rest() {
+            paths.push((bare.matchit_path(), true));
+        }
+        for (matchit_path, empty_rest) in paths {
+            let shape = match self.shape_of.get(&matchit_path) {
+                Some(shape) => *shape,
+                None => {
+                    let shape = self.shapes.len();
+                    self.tree
+                        .insert(matchit_path.clone(), shape)
+                        .map_err(|e| Error::Validation(format!("route {method} {pattern}: {e}")))?;
+                    self.shape_of.insert(matchit_path, shape);
+                    self.shapes.push(Vec::new());
+                    shape
+                }
+            };
+            let Some(entries) = self.shapes.get_mut(shape) else {
+                continue;
+            };
+            let entry = ShapeRoute {
+                method: method.clone(),
+                route,
+                empty_rest,
+            };
+            match entries.iter_mut().find(|e| e.method == method) {
+                // An exact route replaces an empty rest; an empty rest never replaces.
+                Some(existing) if existing.empty_rest && !empty_rest => *existing = entry,
+                Some(_) => {}
+                None => entries.push(entry),
+            }
         }
         self.routes.push((method, pattern, value));
         Ok(())
@@ -287,35 +346,50 @@ impl<T> Router<T> {
     }
 
     /// Finds the most specific route for `method` and `path` (the path of a request URI,
-    /// without its query). A `HEAD` request falls back to a `GET` route.
+    /// without its query). A `HEAD` request falls back to a `GET` route. An empty `:param`
+    /// (`/chat//x`) matches nothing.
     pub fn find(&self, method: &Method, path: &str) -> Match<'_, T> {
-        let trimmed = path.strip_prefix('/').unwrap_or(path);
-        let trimmed = trimmed.strip_suffix('/').unwrap_or(trimmed);
-        let parts: Vec<&str> = if trimmed.is_empty() {
-            Vec::new()
-        } else {
-            trimmed.split('/').collect()
+        let trimmed = match path.strip_suffix('/') {
+            Some(t) if !t.is_empty() => t,
+            _ => path,
         };
-        let mut best: Option<(&T, Params, Vec<u8>)> = None;
-        let mut other_method = false;
-        for (m, pattern, value) in &self.routes {
-            let Some((params, rank)) = pattern.matches(&parts) else {
-                continue;
-            };
-            let method_ok = m == method || (*method == Method::HEAD && *m == Method::GET);
-            if !method_ok {
-                other_method = true;
-                continue;
-            }
-            if best.as_ref().is_none_or(|(_, _, r)| rank > *r) {
-                best = Some((value, params, rank));
+        let Ok(found) = self.tree.at(trimmed) else {
+            return Match::NotFound;
+        };
+        let Some(methods) = self.shapes.get(*found.value) else {
+            return Match::NotFound;
+        };
+        let pick = |wanted: &Method| {
+            methods
+                .iter()
+                .find(|e| e.method == *wanted)
+                .and_then(|e| self.routes.get(e.route))
+        };
+        let route =
+            pick(method).or_else(|| (*method == Method::HEAD).then(|| pick(&Method::GET))?);
+        let Some((_, pattern, value)) = route else {
+            return Match::MethodNotAllowed;
+        };
+        let mut params = Params::default();
+        let mut raw = found.params.iter().map(|(_, v)| v);
+        for segment in pattern.segments() {
+            match segment {
+                Segment::Static(_) => {}
+                Segment::Param(name) => {
+                    let value = raw.next().unwrap_or("");
+                    if value.is_empty() {
+                        return Match::NotFound;
+                    }
+                    params.push(name.clone(), decode(value));
+                }
+                Segment::Rest(name) => {
+                    let value = raw.next().unwrap_or("");
+                    let decoded: Vec<String> = value.split('/').map(decode).collect();
+                    params.push(name.clone(), decoded.join("/"));
+                }
             }
         }
-        match best {
-            Some((value, params, _)) => Match::Found(value, params),
-            None if other_method => Match::MethodNotAllowed,
-            None => Match::NotFound,
-        }
+        Match::Found(value, params)
     }
 }
 
@@ -406,6 +480,27 @@ mod tests {
         assert!(err.to_string().contains("duplicate route"), "{err}");
         r.insert(Method::POST, "/chat/:name", 3).unwrap();
         assert_eq!(r.len(), 2);
+    }
+
+    #[test]
+    fn matching_backtracks_and_keeps_literal_braces() {
+        let mut r = Router::new();
+        r.insert(Method::GET, "/*path", "rest").unwrap();
+        r.insert(Method::GET, "/chat/:room", "param").unwrap();
+        r.insert(Method::GET, "/a{b}", "braces").unwrap();
+        // `/chat/x/y` is too long for `/chat/:room`: the catch-all takes it.
+        let (v, p) = found(r.find(&Method::GET, "/chat/x/y"));
+        assert_eq!(*v, "rest");
+        assert_eq!(p.get("path"), Some("chat/x/y"));
+        assert_eq!(*found(r.find(&Method::GET, "/a{b}")).0, "braces");
+        // An exact route wins over the empty rest of a catch-all.
+        let mut r = Router::new();
+        r.insert(Method::GET, "/static/*file", "files").unwrap();
+        r.insert(Method::GET, "/static", "index").unwrap();
+        assert_eq!(*found(r.find(&Method::GET, "/static")).0, "index");
+        let (v, p) = found(r.find(&Method::GET, "/static/a%20b/c.js"));
+        assert_eq!(*v, "files");
+        assert_eq!(p.get("file"), Some("a b/c.js"));
     }
 
     #[test]

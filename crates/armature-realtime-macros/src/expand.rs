@@ -232,13 +232,18 @@ fn route_entry(route: &RouteMethod) -> TokenStream {
 pub(crate) fn module(def: &ModuleDef, item: &syn::ItemStruct) -> TokenStream {
     let p = private();
     let ident = &def.ident;
-    let calls = def.entries().map(|(list, path)| {
-        let method = match list {
-            "providers" => quote!(provider),
-            "controllers" => quote!(controller),
-            _ => quote!(import),
-        };
-        quote_spanned!(path.span()=> __builder.#method::<#path>();)
+    let calls = def.entries().map(|(list, path)| match list {
+        "providers" => quote_spanned!(path.span()=> __builder.provider::<#path>();),
+        // A controller struct without a `#[controller] impl` block serves no route.
+        "controllers" => quote_spanned! {path.span()=>
+            {
+                #[allow(unused_imports)]
+                use #p::{WithRoutes as _, WithoutRoutes as _};
+                let __routes = (&#p::RoutesOf::<#path>::new()).routes_fn();
+                __builder.controller_with_routes::<#path>(__routes);
+            }
+        },
+        _ => quote_spanned!(path.span()=> __builder.import::<#path>();),
     });
     quote! {
         #item

@@ -169,13 +169,23 @@ impl ModuleBuilder {
 
     /// Registers a controller (once, even if several modules list it).
     pub fn controller<C: ControllerRoutes>(&mut self) -> &mut Self {
+        self.controller_with_routes::<C>(C::routes)
+    }
+
+    /// Registers a controller whose routes `routes` lists. `#[module(controllers: [..])]`
+    /// uses it so that a `#[controller("/prefix")]` struct with no `#[controller] impl`
+    /// block (no route yet, as in the guide's chat service) can be listed: it serves none.
+    pub fn controller_with_routes<C: Controller>(
+        &mut self,
+        routes: fn(&Arc<C>) -> Vec<Route>,
+    ) -> &mut Self {
         let id = TypeId::of::<C>();
         if self.controllers.iter().any(|(t, _, _)| *t == id) {
             return self;
         }
-        let factory: ControllerFactory = Box::new(|container| {
+        let factory: ControllerFactory = Box::new(move |container| {
             let this = Arc::new(C::construct(container)?);
-            Ok((C::prefix().to_owned(), C::routes(&this)))
+            Ok((C::prefix().to_owned(), routes(&this)))
         });
         self.controllers.push((id, type_name::<C>(), factory));
         self

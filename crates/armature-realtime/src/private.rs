@@ -24,6 +24,49 @@ pub use crate::ws_route::{HandlerOutcome, websocket};
 pub use crate::body::error_response;
 use crate::request::{FromParam, ParamError};
 
+/// Picks a controller's routes at compile time: those of its `#[controller] impl` block
+/// when it has one ([`WithRoutes`], found first by method resolution), else none
+/// ([`WithoutRoutes`], one auto-reference further). `#[module]` calls
+/// `(&RoutesOf::<C>::new()).routes_fn()` with both traits in scope.
+pub struct RoutesOf<C>(std::marker::PhantomData<fn() -> C>);
+
+impl<C> RoutesOf<C> {
+    /// The probe for controller `C`.
+    pub fn new() -> Self {
+        Self(std::marker::PhantomData)
+    }
+}
+
+impl<C> Default for RoutesOf<C> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The routes of a controller with a `#[controller] impl` block.
+pub trait WithRoutes<C> {
+    /// `C::routes`.
+    fn routes_fn(&self) -> fn(&Arc<C>) -> Vec<Route>;
+}
+
+impl<C: ControllerRoutes> WithRoutes<C> for RoutesOf<C> {
+    fn routes_fn(&self) -> fn(&Arc<C>) -> Vec<Route> {
+        C::routes
+    }
+}
+
+/// No routes, for a controller struct without a `#[controller] impl` block.
+pub trait WithoutRoutes<C> {
+    /// A function returning no route.
+    fn routes_fn(&self) -> fn(&Arc<C>) -> Vec<Route>;
+}
+
+impl<C: Controller> WithoutRoutes<C> for &RoutesOf<C> {
+    fn routes_fn(&self) -> fn(&Arc<C>) -> Vec<Route> {
+        |_| Vec::new()
+    }
+}
+
 /// Resolves a service field from the container.
 ///
 /// # Errors

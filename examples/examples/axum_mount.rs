@@ -43,6 +43,7 @@ struct RealtimeModule;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    examples::init_tracing();
     let port = examples::port_from_env(3000);
     let realtime = App::new().module::<RealtimeModule>().build()?;
     let router = axum::Router::new()

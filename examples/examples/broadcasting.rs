@@ -115,6 +115,7 @@ struct AppModule;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
+    examples::init_tracing();
     let port = examples::port_from_env(3000);
     println!("broadcasting: ws://localhost:{port}/ws/room-1 (commands: say, to, all)");
     App::new()

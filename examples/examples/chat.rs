@@ -81,6 +81,7 @@ struct AppModule;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
+    examples::init_tracing();
     let port = examples::port_from_env(3000);
     println!("chat: ws://localhost:{port}/ws/chat/<room>");
     App::new()

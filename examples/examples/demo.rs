@@ -438,6 +438,7 @@ async fn start_node(
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
+    examples::init_tracing();
     let settings = Settings::parse(std::env::args().skip(1), |k| std::env::var(k).ok())?;
     let static_dir = std::env::var("DEMO_STATIC")
         .map(Into::into)

@@ -63,6 +63,7 @@ struct AppModule;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
+    examples::init_tracing();
     let port = examples::port_from_env(3000);
     println!("room limit: ws://localhost:{port}/rooms/<name> ({MAX_CONNECTIONS} per room)");
     App::new()

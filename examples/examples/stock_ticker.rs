@@ -84,6 +84,7 @@ struct AppModule;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
+    examples::init_tracing();
     let port = examples::port_from_env(3000);
     println!("stock ticker: curl -N http://localhost:{port}/events/stocks");
     App::new()

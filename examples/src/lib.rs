@@ -1,5 +1,17 @@
 //! Helpers shared by the examples (`cargo run -p examples --example NAME`) and their tests.
 
+/// Prints the runtime's logs (`tracing`) on stderr, filtered by `RUST_LOG` (env-filter
+/// syntax, such as `RUST_LOG=armature_ws=debug,info`); `info` when it is unset or invalid.
+/// Calling it twice is harmless.
+pub fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
 /// The tokio runtime a bench server runs on, from the `WORKERS` variable of
 /// `../shared/bench/PROTOCOL.md`: unset or 1 gives a current-thread runtime, N > 1 a
 /// multi-thread runtime with N workers.

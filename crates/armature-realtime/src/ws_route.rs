@@ -164,6 +164,9 @@ fn refused(finished: Result<Result<(), Error>, tokio::task::JoinError>) -> Respo
             StatusCode::FORBIDDEN,
             "the handler did not accept the WebSocket",
         ),
-        Err(_) => text_response(StatusCode::INTERNAL_SERVER_ERROR, "handler failed"),
+        Err(err) => {
+            tracing::error!(error = %err, "websocket handler panicked before accepting");
+            text_response(StatusCode::INTERNAL_SERVER_ERROR, "handler failed")
+        }
     }
 }

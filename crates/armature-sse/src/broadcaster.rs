@@ -83,19 +83,20 @@ pub struct SseBroadcaster {
     transport: Arc<dyn SseTransport>,
 }
 
-/// What the clients' registrations point at.
-pub(crate) struct Hub {
+/// The client registry of one broadcaster: what the clients' registrations point at.
+/// (The WebSocket side's `armature_ws::Hub` is the only `Hub` of the workspace.)
+pub(crate) struct Registry {
     config: SseConfig,
-    pub(crate) state: Mutex<HubState>,
+    pub(crate) state: Mutex<RegistryState>,
     counters: Counters,
     /// The last automatic id; held while an auto-numbered event is published so ids reach
     /// clients in increasing order.
     last_auto_id: Mutex<u64>,
-    /// Dropped with the hub, which ends the keep-alive tasks.
+    /// Dropped with the registry, which ends the keep-alive tasks.
     alive: watch::Sender<()>,
 }
 
-pub(crate) struct HubState {
+pub(crate) struct RegistryState {
     pub(crate) clients: HashMap<u64, SseClient>,
     next_client: u64,
     history: History,
@@ -133,18 +134,22 @@ pub struct SseStats {
     pub history_len: usize,
 }
 
-/// A client's place in a hub; removes the client when the receiver is dropped.
+/// A client's place in a registry; removes the client when the receiver is dropped.
 pub(crate) struct Registration {
-    hub: Weak<Hub>,
+    registry: Weak<Registry>,
     key: u64,
 }
 
 impl Registration {
     pub(crate) fn unregister(self) {
-        if let Some(hub) = self.hub.upgrade() {
-            let removed = hub.state.lock().clients.remove(&self.key);
+        if let Some(registry) = self.registry.upgrade() {
+            let removed = registry.state.lock().clients.remove(&self.key);
             if removed.is_some() {
-                hub.counters.disconnects.fetch_add(1, Ordering::Relaxed);
+                registry
+                    .counters
+                    .disconnects
+                    .fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(client = self.key, "sse client disconnected");
             }
         }
     }
@@ -159,7 +164,7 @@ impl Default for SseBroadcaster {
 impl fmt::Debug for SseBroadcaster {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SseBroadcaster")
-            .field("config", &self.hub().config)
+            .field("config", &self.registry().config)
             .field("stats", &self.stats())
             .field("transport", &self.transport)
             .finish()
@@ -167,8 +172,8 @@ impl fmt::Debug for SseBroadcaster {
 }
 
 impl SseBroadcaster {
-    fn hub(&self) -> &Arc<Hub> {
-        &self.clients.hub
+    fn registry(&self) -> &Arc<Registry> {
+        &self.clients.registry
     }
 
     /// A broadcaster with the default [`SseConfig`]: bounded queues, slow clients dropped,
@@ -182,9 +187,9 @@ impl SseBroadcaster {
         let history = History::new(config.history_len, config.history_max_age);
         SseBroadcaster {
             clients: Clients {
-                hub: Arc::new(Hub {
+                registry: Arc::new(Registry {
                     config,
-                    state: Mutex::new(HubState {
+                    state: Mutex::new(RegistryState {
                         clients: HashMap::new(),
                         next_client: 0,
                         history,
@@ -207,7 +212,7 @@ impl SseBroadcaster {
 
     /// The settings this broadcaster runs with.
     pub fn config(&self) -> &SseConfig {
-        &self.hub().config
+        &self.registry().config
     }
 
     /// Registers a new client that receives live events from now on.
@@ -222,8 +227,8 @@ impl SseBroadcaster {
         &self,
         last_event_id: Option<&str>,
     ) -> ReceiverStream<Result<String, Error>> {
-        let config = &self.hub().config;
-        let mut st = self.hub().state.lock();
+        let config = &self.registry().config;
+        let mut st = self.registry().state.lock();
         let initial = match last_event_id {
             None => VecDeque::new(),
             Some(id) => match st.history.since(id, Instant::now()) {
@@ -248,7 +253,7 @@ impl SseBroadcaster {
         ReceiverStream::new(
             queue,
             Some(Registration {
-                hub: Arc::downgrade(self.hub()),
+                registry: Arc::downgrade(self.registry()),
                 key,
             }),
         )
@@ -270,10 +275,10 @@ impl SseBroadcaster {
     /// # Errors
     /// As [`broadcast`](Self::broadcast).
     pub fn broadcast_now(&self, event: &ServerSentEvent) -> Result<(), Error> {
-        if self.hub().config.auto_ids && event.id.is_none() {
-            let mut last = self.hub().last_auto_id.lock();
+        if self.registry().config.auto_ids && event.id.is_none() {
+            let mut last = self.registry().last_auto_id.lock();
             let n = *last + 1;
-            let id: Arc<str> = match &self.hub().config.auto_id_prefix {
+            let id: Arc<str> = match &self.registry().config.auto_id_prefix {
                 Some(prefix) if !prefix.contains(['\r', '\n', '\0']) => {
                     Arc::from(format!("{prefix}{n}"))
                 }
@@ -319,18 +324,19 @@ impl SseBroadcaster {
     /// history); what [`LocalSseTransport`] does, and what a multi-process transport calls
     /// when an event arrives from its bus.
     pub fn deliver_local(&self, event: &EncodedEvent) {
-        let mut st = self.hub().state.lock();
-        self.hub().deliver(&mut st, event.bytes(), event.id(), true);
+        let mut st = self.registry().state.lock();
+        self.registry()
+            .deliver(&mut st, event.bytes(), event.id(), true);
     }
 
     /// Sends one keep-alive comment to every client now (not kept in history, not published
     /// through the transport: each process keeps its own clients alive).
     pub fn send_keep_alive(&self) {
-        let mut st = self.hub().state.lock();
-        self.hub()
+        let mut st = self.registry().state.lock();
+        self.registry()
             .deliver(&mut st, &Bytes::from_static(KEEP_ALIVE), None, false);
         drop(st);
-        self.hub()
+        self.registry()
             .counters
             .keep_alives
             .fetch_add(1, Ordering::Relaxed);
@@ -341,7 +347,7 @@ impl SseBroadcaster {
     /// as soon as the broadcaster is dropped. Needs a tokio runtime.
     pub fn start_keep_alive(self: Arc<Self>, interval: Duration) -> JoinHandle<()> {
         let weak = Arc::downgrade(&self);
-        let mut alive = self.hub().alive.subscribe();
+        let mut alive = self.registry().alive.subscribe();
         drop(self);
         tokio::spawn(async move {
             let period = interval.max(Duration::from_millis(1));
@@ -350,7 +356,7 @@ impl SseBroadcaster {
             loop {
                 tokio::select! {
                     _ = ticker.tick() => {}
-                    // Err: the hub (so the broadcaster) is gone.
+                    // Err: the registry (so the broadcaster) is gone.
                     _ = alive.changed() => break,
                 }
                 match weak.upgrade() {
@@ -363,16 +369,16 @@ impl SseBroadcaster {
 
     /// The number of clients registered now. Disconnected clients are already gone.
     pub async fn client_count(&self) -> usize {
-        self.hub().client_count()
+        self.registry().client_count()
     }
 
     /// The broadcaster's counters.
     pub fn stats(&self) -> SseStats {
         let (clients, history_len) = {
-            let st = self.hub().state.lock();
+            let st = self.registry().state.lock();
             (st.clients.len(), st.history.len())
         };
-        let c = &self.hub().counters;
+        let c = &self.registry().counters;
         SseStats {
             clients,
             events: c.events.load(Ordering::Relaxed),
@@ -386,7 +392,7 @@ impl SseBroadcaster {
     }
 }
 
-impl Hub {
+impl Registry {
     pub(crate) fn client_count(&self) -> usize {
         self.state.lock().clients.len()
     }
@@ -394,7 +400,7 @@ impl Hub {
     /// Queues `bytes` for every client (and the history when `remember`), applying the
     /// slow-client policy. Called with the state locked: a client registers either before
     /// (it gets the event live) or after (it finds it in the history), never both or neither.
-    fn deliver(&self, st: &mut HubState, bytes: &Bytes, id: Option<&str>, remember: bool) {
+    fn deliver(&self, st: &mut RegistryState, bytes: &Bytes, id: Option<&str>, remember: bool) {
         if remember {
             st.history.push(id, bytes.clone(), Instant::now());
             self.counters.events.fetch_add(1, Ordering::Relaxed);
@@ -417,11 +423,20 @@ impl Hub {
         for key in &slow {
             if let Some(client) = st.clients.remove(key) {
                 client.queue.close(Closed::Overflow);
+                tracing::debug!(client = key, "sse client dropped: its queue is full");
             }
+        }
+        if !slow.is_empty() {
+            tracing::warn!(
+                dropped = slow.len(),
+                remaining = st.clients.len(),
+                "slow sse clients dropped (queue full, SlowClientPolicy::Disconnect)"
+            );
         }
         for key in &gone {
             if st.clients.remove(key).is_some() {
                 self.counters.disconnects.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(client = key, "sse client disconnected");
             }
         }
         let c = &self.counters;
@@ -432,7 +447,7 @@ impl Hub {
     }
 }
 
-impl Drop for Hub {
+impl Drop for Registry {
     fn drop(&mut self) {
         // The broadcaster is gone: let every client drain what it has, then end.
         for client in self.state.get_mut().clients.values() {

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::broadcaster::Hub;
+use crate::broadcaster::Registry;
 use crate::queue::{ClientQueue, Closed};
 
 /// The clients registered with an [`SseBroadcaster`](crate::SseBroadcaster), reachable as its
@@ -31,13 +31,13 @@ use crate::queue::{ClientQueue, Closed};
 /// # }
 /// ```
 pub struct Clients {
-    pub(crate) hub: Arc<Hub>,
+    pub(crate) registry: Arc<Registry>,
 }
 
 impl fmt::Debug for Clients {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Clients")
-            .field("len", &self.hub.client_count())
+            .field("len", &self.registry.client_count())
             .finish()
     }
 }
@@ -46,12 +46,14 @@ impl Clients {
     /// Access to change the client list. It holds no lock: each call on it locks briefly,
     /// so it is safe to keep across an `.await`.
     pub async fn write(&self) -> ClientsWrite<'_> {
-        ClientsWrite { hub: &self.hub }
+        ClientsWrite {
+            registry: &self.registry,
+        }
     }
 
     /// The number of registered clients.
     pub fn len(&self) -> usize {
-        self.hub.client_count()
+        self.registry.client_count()
     }
 
     /// True when no client is registered.
@@ -63,13 +65,13 @@ impl Clients {
 /// Changes to a broadcaster's client list, from [`Clients::write`].
 #[derive(Clone, Copy)]
 pub struct ClientsWrite<'a> {
-    hub: &'a Hub,
+    registry: &'a Registry,
 }
 
 impl fmt::Debug for ClientsWrite<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ClientsWrite")
-            .field("len", &self.hub.client_count())
+            .field("len", &self.registry.client_count())
             .finish()
     }
 }
@@ -79,7 +81,7 @@ impl ClientsWrite<'_> {
     /// client's stream ends after what is already queued for it.
     pub fn retain(&mut self, mut keep: impl FnMut(&SseClient) -> bool) {
         let removed: Vec<SseClient> = {
-            let mut st = self.hub.state.lock();
+            let mut st = self.registry.state.lock();
             let drop_keys: Vec<u64> = st
                 .clients
                 .iter()
@@ -98,7 +100,7 @@ impl ClientsWrite<'_> {
 
     /// The number of registered clients.
     pub fn len(&self) -> usize {
-        self.hub.client_count()
+        self.registry.client_count()
     }
 
     /// True when no client is registered.

@@ -241,6 +241,7 @@ impl AppService {
         parts.extensions.insert(self.inner.hub.clone());
         let method = parts.method.clone();
         let path = parts.uri.path().to_owned();
+        let gzip = crate::sse::accepts_gzip(&parts.headers);
         let response = handler(RequestHead::new(parts, params)).await;
         let status = response.status();
         if status.is_server_error() {
@@ -248,7 +249,7 @@ impl AppService {
         } else if status.is_client_error() {
             tracing::info!(%method, path, status = status.as_u16(), "request refused");
         }
-        self.finish(response)
+        self.finish(crate::sse_route::gzip_if_requested(response, gzip))
     }
 
     fn finish(&self, mut response: Response<Body>) -> Response<Body> {

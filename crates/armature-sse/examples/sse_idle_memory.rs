@@ -13,6 +13,8 @@
 //! - `hyper-flatten`: the same with `writev(false)` (hyper flattens writes into its head
 //!   buffer instead of queueing the `Bytes`);
 //! - `hyper-minbuf`: the same with `max_buf_size(8192)`, the smallest hyper accepts;
+//! - `hyper-gzip`: `hyper` with the response gzip-encoded (`armature_sse::gzip_response`; the
+//!   clients send `Accept-Encoding: gzip`);
 //! - `floor`: no HTTP at all: one tokio task per accepted socket holding a registered client
 //!   and writing its events to the socket. Not a server (it never reads a request); it shows
 //!   what the socket, the task and our client queue cost without hyper.
@@ -30,6 +32,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use armature_sse::SseBroadcaster;
+use http_body_util::Either;
 use hyper::Request;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
@@ -99,7 +102,8 @@ fn drive(n: usize, variant: &str) {
         s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
         if http {
             s.write_all(
-                b"GET /sse HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n",
+                b"GET /sse HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\
+                  Accept-Encoding: gzip\r\n\r\n",
             )
             .unwrap();
             read_until(&mut s, b"\r\n\r\n");
@@ -113,8 +117,14 @@ fn drive(n: usize, variant: &str) {
     // One event to everyone, read by everyone.
     stdin.write_all(b"broadcast\n").unwrap();
     stdin.flush().unwrap();
+    // A gzip event ends with a full flush's empty stored block, then the chunk's CRLF.
+    let event_end: &[u8] = if variant == "hyper-gzip" {
+        b"\x00\x00\xff\xff\r\n"
+    } else {
+        b"\n\n"
+    };
     for s in &mut clients {
-        read_until(s, b"\n\n");
+        read_until(s, event_end);
     }
     std::thread::sleep(Duration::from_secs(2));
     let server_after_event = rss_kib(&pid);
@@ -193,9 +203,17 @@ fn serve(variant: String) {
                 }
                 _ => {}
             }
+            let gzip = variant == "hyper-gzip";
             let service = service_fn(move |req: Request<Incoming>| {
                 let broadcaster = broadcaster.clone();
-                async move { Ok::<_, Infallible>(broadcaster.response_for(req.headers())) }
+                async move {
+                    let response = broadcaster.response_for(req.headers());
+                    Ok::<_, Infallible>(if gzip {
+                        armature_sse::gzip_response(response).map(Either::Right)
+                    } else {
+                        response.map(Either::Left)
+                    })
+                }
             });
             let connection = builder.serve_connection(TokioIo::new(tcp), service);
             if !SIZE_SHOWN.swap(true, std::sync::atomic::Ordering::Relaxed) {

@@ -13,8 +13,9 @@ pub const X_ACCEL_BUFFERING: HeaderName = HeaderName::from_static("x-accel-buffe
 /// Wraps `body` in a `200 OK` response with the headers an event stream needs:
 /// `Content-Type: text/event-stream`, `Cache-Control: no-cache` and `X-Accel-Buffering: no`.
 /// No `Content-Length` (hyper streams it chunked on HTTP/1.1) and no `Content-Encoding`:
-/// compression would hold events back in the compressor (tower-http's compression leaves
-/// `text/event-stream` alone by default).
+/// a generic compressor would hold events back (tower-http's compression leaves
+/// `text/event-stream` alone by default); [`gzip_response`](crate::gzip_response) gzips an
+/// event stream flushing every event, for clients that send `Accept-Encoding: gzip`.
 ///
 /// ```
 /// let (_stream, receiver) = armature_sse::SseStream::new();

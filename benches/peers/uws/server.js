@@ -23,8 +23,16 @@ const END = Buffer.from('\n\n');
 
 const app = uWS.App();
 
+// COMPRESSION=shared turns permessage-deflate on with uWS's SHARED_COMPRESSOR (one
+// compressor for all sockets, no context takeover), the mode our `shared` is measured against;
+// COMPRESSION=dedicated uses DEDICATED_COMPRESSOR (a compressor per socket, 32 KiB window).
+const COMPRESSION = {
+  shared: uWS.SHARED_COMPRESSOR,
+  dedicated: uWS.DEDICATED_COMPRESSOR,
+}[process.env.COMPRESSION || ''] ?? uWS.DISABLED;
+
 const wsBehavior = {
-  compression: uWS.DISABLED,
+  compression: COMPRESSION,
   maxPayloadLength: 64 * 1024,
   idleTimeout: 0, // no idle timeout, like the other peers
 };

@@ -104,7 +104,7 @@ pub use di::{Container, Injectable};
 pub use module::{Controller, ControllerRoutes, Module, ModuleBuilder, Route, RouteKind};
 pub use request::{FromParam, RequestHead};
 pub use server::{RunningServer, Server};
-pub use sse_route::{EventStream, Gzip, IntoSse};
+pub use sse_route::{EventStream, IntoSse};
 pub use ws_route::PendingUpgrade;
 
 /// The README's code, compiled as a doc test so that it stays true.

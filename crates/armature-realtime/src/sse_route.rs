@@ -57,45 +57,40 @@ impl<T: IntoSse, E: Into<Error>> IntoSse for Result<T, E> {
 }
 
 /// An SSE response sent gzip-compressed to clients that accept it (`Accept-Encoding:
-/// gzip`), others get it as it is. Every event is flushed on its own, so none waits in a
+/// gzip`); others get it as it is. Every event is flushed on its own, so none waits in a
 /// compressor, and a broadcast event is deflated once per thread, not once per client; a
 /// client costs 24 bytes more than an uncompressed one (see [`armature_sse::gzip`]).
 ///
-/// Return it from an `#[sse]` handler (or wrap any [`IntoSse`] value), or call
+/// Return it from an `#[sse]` handler (it is a `Response`, which is [`IntoSse`]), or call
 /// [`EventStream::gzip`].
 ///
 /// ```
-/// use armature_realtime::sse_route::{Gzip, IntoSse};
+/// use armature_realtime::sse_route::gzip;
 /// use armature_realtime::sse::SseStream;
 ///
 /// let (_stream, receiver) = SseStream::new();
-/// let response = Gzip(receiver).into_sse();
+/// let response = gzip(receiver);
 /// // The App compresses it once it has seen the request's Accept-Encoding.
 /// assert_eq!(response.headers()["vary"], "accept-encoding");
 /// ```
-#[derive(Debug)]
-pub struct Gzip<T>(pub T);
+pub fn gzip(value: impl IntoSse) -> Response<Body> {
+    let mut response = value.into_sse();
+    if response.status().is_success() {
+        response.extensions_mut().insert(GzipRequested);
+        response.headers_mut().append(
+            http::header::VARY,
+            http::HeaderValue::from_static("accept-encoding"),
+        );
+    }
+    response
+}
 
-/// The mark a [`Gzip`] response carries until the [`App`](crate::App) has read the request's
-/// `Accept-Encoding`.
+/// The mark a [`gzip`] response carries until the [`App`](crate::App) has read the
+/// request's `Accept-Encoding`.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct GzipRequested;
 
-impl<T: IntoSse> IntoSse for Gzip<T> {
-    fn into_sse(self) -> Response<Body> {
-        let mut response = self.0.into_sse();
-        if response.status().is_success() {
-            response.extensions_mut().insert(GzipRequested);
-            response.headers_mut().append(
-                http::header::VARY,
-                http::HeaderValue::from_static("accept-encoding"),
-            );
-        }
-        response
-    }
-}
-
-/// A response of a route that asked for gzip ([`Gzip`]), compressed when the client
+/// A response of a route that asked for gzip ([`gzip`]), compressed when the client
 /// accepts it; any other response unchanged.
 pub(crate) fn gzip_if_requested(mut response: Response<Body>, accepts: bool) -> Response<Body> {
     if response
@@ -182,9 +177,13 @@ impl<S> EventStream<S> {
         self
     }
 
-    /// This stream, gzip-compressed for clients that accept it (see [`Gzip`]).
-    pub fn gzip(self) -> Gzip<Self> {
-        Gzip(self)
+    /// This stream as a response gzip-compressed for clients that accept it (see
+    /// [`gzip`](fn@gzip)).
+    pub fn gzip(self) -> Response<Body>
+    where
+        Self: IntoSse,
+    {
+        gzip(self)
     }
 }
 

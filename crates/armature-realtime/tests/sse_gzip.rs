@@ -1,5 +1,5 @@
 //! SSE with `Content-Encoding: gzip` over real sockets: an `#[sse]` route that opts in with
-//! `Gzip`, a client that accepts gzip and one that does not, every event readable as soon
+//! `gzip`, a client that accepts gzip and one that does not, every event readable as soon
 //! as it is broadcast (nothing waits in a compressor).
 
 mod common;
@@ -8,7 +8,7 @@ use std::io::Read;
 
 use armature_realtime::prelude::*;
 use armature_realtime::sse::SseBroadcaster;
-use armature_realtime::sse_route::Gzip;
+use armature_realtime::sse_route::gzip;
 use bytes::Bytes;
 use common::{TIMEOUT, send};
 use http_body_util::{BodyExt, Empty};
@@ -39,8 +39,8 @@ struct FeedController {
 #[controller]
 impl FeedController {
     #[sse("/gzip")]
-    async fn gzipped(&self) -> Gzip<ReceiverStream<Result<String, Error>>> {
-        Gzip(self.feed.broadcaster.register().await)
+    async fn gzipped(&self) -> http::Response<armature_realtime::body::Body> {
+        gzip(self.feed.broadcaster.register().await)
     }
 
     #[sse("/plain")]

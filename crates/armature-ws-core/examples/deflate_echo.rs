@@ -67,11 +67,16 @@ fn serve(mut tcp: TcpStream, deflate: Option<DeflateConfig>) -> std::io::Result<
     let client = match validate_request(&request) {
         Ok(client) => client,
         Err(err) => {
-            let head = format!("HTTP/1.1 {} Bad Request\r\ncontent-length: 0\r\n\r\n", err.status().as_u16());
+            let head = format!(
+                "HTTP/1.1 {} Bad Request\r\ncontent-length: 0\r\n\r\n",
+                err.status().as_u16()
+            );
             return tcp.write_all(head.as_bytes());
         }
     };
-    let params = deflate.as_ref().and_then(|config| client.negotiate_deflate(config));
+    let params = deflate
+        .as_ref()
+        .and_then(|config| client.negotiate_deflate(config));
     let response = handshake::response_with_deflate(&client, None, params.as_ref());
     let mut head = String::from("HTTP/1.1 101 Switching Protocols\r\n");
     for (name, value) in response.headers() {

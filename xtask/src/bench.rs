@@ -12,6 +12,7 @@ mod catalog;
 mod chart;
 mod options;
 mod process;
+mod redis;
 mod results;
 mod table;
 
@@ -122,6 +123,11 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     };
     let md = table::markdown(&results);
     println!("\n{md}");
+    eprintln!("bench: two-node Redis fan-out (one server, then a 3-primary cluster)…");
+    match redis::run(&paths, opts.quick) {
+        Ok(report) => println!("\n## Two nodes through Redis\n\n```text\n{report}```"),
+        Err(reason) => eprintln!("bench: skipping the Redis scenario: {reason}"),
+    }
     write_report(&paths, &results, &md)?;
     eprintln!(
         "bench: {} run(s) in {:.0} s; wrote {}/{{results.json, report.md, chart.svg}}",

@@ -9,22 +9,27 @@
 //! - origin node: the same burst on node B's "fan" room (local delivery, plus the publish);
 //! - cross-node: the same burst on node A's "fan" room, reaching B through Redis;
 //!
+//! - durable cross-node: the same burst on node A's durable room "dfan" (Redis Streams: one
+//!   script per message appends and publishes; every node delivers in stream order);
+//!
 //! each timed until every client has every message (deliveries per second), and then a paced
 //! run of each (one message every 5 ms) for the delivery latency, p50 and p99: the
 //! difference is what the Redis hop adds.
 //!
 //! ```text
-//! cargo run --release -p armature-realtime-redis --example fanout [-- CLIENTS MESSAGES]
+//! cargo run --release -p armature-realtime-redis --example fanout [-- CLIENTS MESSAGES] [--cluster]
 //! ```
 //!
-//! Uses `REDIS_URL` if set, else starts its own `redis-server` on a free port.
+//! Uses `REDIS_URL` if set, else starts its own `redis-server` on a free port; with
+//! `--cluster`, its own 3-primary Redis Cluster (`redis-server --cluster-enabled yes` ×3 and
+//! `redis-cli --cluster create`), the nodes connected with `RedisConfig::cluster`.
 
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use armature_realtime_redis::{RedisConfig, RedisRealtime};
+use armature_realtime_redis::{Durability, RedisConfig, RedisRealtime};
 use armature_ws::{
     WebSocketConfig, WebSocketConnection, WebSocketMessage, WebSocketRoom, WebSocketUpgrade,
 };
@@ -45,25 +50,32 @@ struct Shared {
     record: std::sync::atomic::AtomicBool,
 }
 
-struct KillOnDrop(Option<Child>);
+struct KillOnDrop(Vec<Child>, Option<std::path::PathBuf>);
 
 impl Drop for KillOnDrop {
     fn drop(&mut self) {
-        if let Some(mut child) = self.0.take() {
+        for child in &mut self.0 {
             let _ = child.kill();
             let _ = child.wait();
+        }
+        if let Some(dir) = self.1.take() {
+            let _ = std::fs::remove_dir_all(dir);
         }
     }
 }
 
-fn redis_url() -> (String, KillOnDrop) {
-    if let Ok(url) = std::env::var("REDIS_URL") {
-        return (url, KillOnDrop(None));
-    }
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
-        .expect("free port");
+        .expect("free port")
+}
+
+fn redis_url() -> (String, KillOnDrop) {
+    if let Ok(url) = std::env::var("REDIS_URL") {
+        return (url, KillOnDrop(Vec::new(), None));
+    }
+    let port = free_port();
     let child = Command::new("redis-server")
         .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
         .args(["--save", "", "--appendonly", "no"])
@@ -71,7 +83,64 @@ fn redis_url() -> (String, KillOnDrop) {
         .spawn()
         .expect("redis-server (apt-get install redis-server, or set REDIS_URL)");
     std::thread::sleep(Duration::from_millis(300));
-    (format!("redis://127.0.0.1:{port}"), KillOnDrop(Some(child)))
+    (
+        format!("redis://127.0.0.1:{port}"),
+        KillOnDrop(vec![child], None),
+    )
+}
+
+/// A 3-primary Redis Cluster of our own.
+fn redis_cluster() -> (Vec<String>, KillOnDrop) {
+    let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let dir = std::env::temp_dir().join(format!("armature-fanout-cluster-{}", ports[0]));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let mut guard = KillOnDrop(Vec::new(), Some(dir.clone()));
+    for port in &ports {
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args([
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--cluster-enabled",
+                "yes",
+            ])
+            .args(["--cluster-config-file", &format!("nodes-{port}.conf")])
+            .arg("--dir")
+            .arg(&dir)
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server (apt-get install redis-server)");
+        guard.0.push(child);
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let status = Command::new("redis-cli")
+        .args(["--cluster", "create"])
+        .args(ports.iter().map(|p| format!("127.0.0.1:{p}")))
+        .args(["--cluster-replicas", "0", "--cluster-yes"])
+        .stdout(Stdio::null())
+        .status()
+        .expect("redis-cli");
+    assert!(status.success(), "redis-cli --cluster create failed");
+    // Until every node agrees the cluster is ok.
+    for port in &ports {
+        loop {
+            let out = Command::new("redis-cli")
+                .args(["-p", &port.to_string(), "cluster", "info"])
+                .output()
+                .expect("redis-cli");
+            if String::from_utf8_lossy(&out.stdout).contains("cluster_state:ok") {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    let urls = ports
+        .iter()
+        .map(|p| format!("redis://127.0.0.1:{p}"))
+        .collect();
+    (urls, guard)
 }
 
 fn main() {
@@ -90,7 +159,20 @@ async fn run() {
         .collect();
     let clients = args.first().copied().unwrap_or(1000);
     let messages = args.get(1).copied().unwrap_or(1000);
-    let (url, _server) = redis_url();
+    let cluster = std::env::args().any(|a| a == "--cluster");
+    let (urls, _servers) = if cluster {
+        redis_cluster()
+    } else {
+        let (url, guard) = redis_url();
+        (vec![url], guard)
+    };
+    let config = |id: &str| {
+        if cluster {
+            RedisConfig::cluster(urls.clone()).node_id(id)
+        } else {
+            RedisConfig::new(&urls[0]).node_id(id)
+        }
+    };
 
     let node_a = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -102,15 +184,25 @@ async fn run() {
         .enable_all()
         .build()
         .expect("runtime clients");
-    let config_a = RedisConfig::new(&url).node_id("a-");
+    let config_a = config("a-");
     let a = node_a
         .spawn(RedisRealtime::connect(config_a))
         .await
         .expect("join")
         .expect("connect a");
-    let b = RedisRealtime::connect(RedisConfig::new(&url).node_id("b-"))
+    let b = RedisRealtime::connect(config("b-"))
         .await
         .expect("connect b");
+    let durable = Durability::new().max_len(100_000);
+    let declare = a.clone();
+    node_a
+        .spawn(async move { declare.durable_room("dfan", durable).await })
+        .await
+        .expect("join")
+        .expect("durable room on a");
+    b.durable_room("dfan", durable)
+        .await
+        .expect("durable room on b");
     let manager_a = a.websocket_manager();
     let manager_b = Arc::new(b.websocket_manager());
     let hub = b.hub(WebSocketConfig::default().max_connections(clients + 10));
@@ -132,8 +224,10 @@ async fn run() {
                 match WebSocketUpgrade::from_request(&mut req) {
                     Ok(upgrade) => upgrade.on_upgrade(move |mut socket| async move {
                         let room = manager.room("fan");
+                        let durable = manager.room("dfan");
                         let id = socket.id().to_owned();
                         if room.join(id.clone(), socket.connection()).is_ok()
+                            && durable.join(id.clone(), socket.connection()).is_ok()
                             && local.join(id, socket.connection()).is_ok()
                         {
                             while let Some(Ok(_)) = socket.recv().await {}
@@ -169,6 +263,10 @@ async fn run() {
                 let Message::Text(text) = message else {
                     continue;
                 };
+                if text.starts_with("@offset ") {
+                    // A durable room's offset marker: not a delivery of its own.
+                    continue;
+                }
                 if shared.record.load(Ordering::Relaxed) {
                     let now = shared.start.elapsed().as_nanos() as u64;
                     if let Some(sent) = text.split(':').nth(1).and_then(|t| t.parse::<u64>().ok()) {
@@ -199,6 +297,9 @@ async fn run() {
             let WebSocketMessage::Text(text) = message else {
                 continue;
             };
+            if text.starts_with("@offset ") {
+                continue;
+            }
             if probe_shared.record.load(Ordering::Relaxed) {
                 let now = probe_shared.start.elapsed().as_nanos() as u64;
                 if let Some(sent) = text.split(':').nth(1).and_then(|t| t.parse::<u64>().ok()) {
@@ -211,16 +312,26 @@ async fn run() {
 
     let room_a = manager_a.room("fan");
     let room_b = manager_b.room("fan");
-    println!("{clients} clients on node B, {messages} messages of 64 bytes per burst");
+    let durable_a = manager_a.room("dfan");
+    println!(
+        "{clients} clients on node B, {messages} messages of 64 bytes per burst, Redis: {}",
+        if cluster {
+            "3-primary cluster"
+        } else {
+            "one server"
+        }
+    );
     // Warm-up, then the measured bursts, alternating so all see the same machine state.
-    for room in [&*local, &room_b, &room_a] {
+    for room in [&*local, &room_b, &room_a, &durable_a] {
         burst(&shared, room, clients, 100).await;
     }
-    let (mut single, mut origin, mut cross) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut single, mut origin, mut cross, mut dcross) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for _ in 0..3 {
         single.push(burst(&shared, &local, clients, messages).await);
         origin.push(burst(&shared, &room_b, clients, messages).await);
         cross.push(burst(&shared, &room_a, clients, messages).await);
+        dcross.push(burst(&shared, &durable_a, clients, messages).await);
     }
     let best = |v: &[f64]| v.iter().cloned().fold(0.0, f64::max);
     println!(
@@ -231,10 +342,19 @@ async fn run() {
         best(&cross),
         100.0 * best(&cross) / best(&single)
     );
-    println!("  all runs: single {single:.0?}, origin {origin:.0?}, cross {cross:.0?}");
+    println!(
+        "durable cross-node via Redis Streams {:.0} deliveries/s ({:.0}% of volatile cross-node)",
+        best(&dcross),
+        100.0 * best(&dcross) / best(&cross)
+    );
+    println!(
+        "  all runs: single {single:.0?}, origin {origin:.0?}, cross {cross:.0?}, \
+         durable {dcross:.0?}"
+    );
 
     let ((s50, s99), (sp50, sp99)) = paced(&shared, &local, clients, 200).await;
     let ((c50, c99), (cp50, cp99)) = paced(&shared, &room_a, clients, 200).await;
+    let ((d50, d99), _) = paced(&shared, &durable_a, clients, 200).await;
     println!("latency, paced 1 message / 5 ms (µs):");
     println!(
         "  to node B's delivery (probe member): single-node p50 {sp50:.0} p99 {sp99:.0}; \
@@ -247,6 +367,12 @@ async fn run() {
          cross-node p50 {c50:.0} p99 {c99:.0}; difference p50 {:.0}, p99 {:.0}",
         c50 - s50,
         c99 - s99
+    );
+    println!(
+        "  durable cross-node, to the clients: p50 {d50:.0} p99 {d99:.0}; over volatile \
+         cross-node p50 +{:.0}, p99 +{:.0}",
+        d50 - c50,
+        d99 - c99
     );
     println!("node A: {:?}", a.stats());
     println!("node B: {:?}", b.stats());
@@ -308,7 +434,9 @@ async fn paced(
 }
 
 fn quantiles(mut l: Vec<u64>) -> Quantiles {
-    assert!(!l.is_empty(), "no latency samples");
+    if l.is_empty() {
+        return (f64::NAN, f64::NAN);
+    }
     l.sort_unstable();
     let at = |q: f64| l[((l.len() as f64 * q) as usize).min(l.len() - 1)] as f64 / 1000.0;
     (at(0.50), at(0.99))

@@ -17,7 +17,7 @@ use crate::router::{Match, Router, join_paths};
 use crate::server::Server;
 use crate::shutdown::{self, ShutdownSignal, ShutdownTrigger};
 use crate::static_files::StaticDir;
-use crate::ws::{Hub, WebSocketConfig};
+use crate::ws::{Hub, OriginPolicy, WebSocketConfig};
 
 /// An application: modules with their providers and controllers, extra routes and static
 /// files. Build it with chained calls, then [`bind`](App::bind) or [`serve`](App::serve).
@@ -113,10 +113,29 @@ impl App {
         self
     }
 
+    /// Which pages may open this app's WebSockets (the `Origin` check against cross-site
+    /// WebSocket hijacking, on by default): a refused upgrade gets `403` before any guard or
+    /// handler runs. Default: the server's own origin only, requests without `Origin`
+    /// (non-browser clients) allowed. Shorthand for setting
+    /// [`WebSocketConfig::origin_policy`] on [`App::websocket_config`] (set that first).
+    ///
+    /// ```
+    /// use armature_realtime::App;
+    /// use armature_realtime::ws::OriginPolicy;
+    ///
+    /// let app = App::new().origin_policy(OriginPolicy::default().allow("https://app.example.com"));
+    /// # let _ = app;
+    /// ```
+    pub fn origin_policy(mut self, policy: OriginPolicy) -> Self {
+        let config = self.websocket_config.take().unwrap_or_default();
+        self.websocket_config = Some(config.origin_policy(policy));
+        self
+    }
+
     /// Adds `Access-Control-Allow-Origin: origin` to every response, so pages from other
     /// origins can read them: an `EventSource` or `fetch` without credentials (a "simple"
     /// cross-origin request, no preflight). `"*"` allows any origin. WebSocket upgrades are
-    /// not subject to CORS; check their `Origin` header in the handler if needed.
+    /// not subject to CORS: their `Origin` is checked by [`App::origin_policy`].
     ///
     /// # Errors
     /// An `origin` that is not a valid header value is reported by [`App::build`].
@@ -136,6 +155,15 @@ impl App {
             return Err(Error::Validation(
                 "allow_origin: not a valid header value".into(),
             ));
+        }
+        if let Some(bad) = self
+            .websocket_config
+            .as_ref()
+            .and_then(|c| c.get_origin_policy().invalid_entries().next())
+        {
+            return Err(Error::Validation(format!(
+                "origin_policy: `{bad}` is not an origin (write `https://host[:port]`, `https://*.example.com`, `null` or `*`)"
+            )));
         }
         let mut router = Router::new();
         let mut table = Vec::new();

@@ -15,7 +15,7 @@ use tokio::sync::oneshot;
 use crate::Error;
 use crate::body::{Body, error_response, from_full, text_response};
 use crate::request::RequestHead;
-use crate::ws::{WebSocket, WebSocketUpgrade};
+use crate::ws::{OriginPolicy, WebSocket, WebSocketUpgrade};
 
 /// A WebSocket upgrade request that the handler has not accepted yet.
 ///
@@ -120,7 +120,24 @@ impl<E: Into<Error>> HandlerOutcome for Result<(), E> {
 /// runs `handler` on a task with the [`PendingUpgrade`] and the request head, and answers
 /// with the `101` when the handler accepts, or with the handler's error status when it
 /// returns before accepting.
-pub async fn websocket<F, Fut>(mut head: RequestHead, handler: F) -> Response<Body>
+///
+/// The `Origin` is checked first, against the app's
+/// [`origin_policy`](crate::App::origin_policy): `403` when refused.
+pub async fn websocket<F, Fut>(head: RequestHead, handler: F) -> Response<Body>
+where
+    F: FnOnce(PendingUpgrade, RequestHead) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<(), Error>> + Send + 'static,
+{
+    websocket_with_origins(head, None, handler).await
+}
+
+/// [`websocket`] with this route's own `Origin` rules instead of the app's (`None`: the
+/// app's).
+pub async fn websocket_with_origins<F, Fut>(
+    mut head: RequestHead,
+    origins: Option<&OriginPolicy>,
+    handler: F,
+) -> Response<Body>
 where
     F: FnOnce(PendingUpgrade, RequestHead) -> Fut + Send + 'static,
     Fut: Future<Output = Result<(), Error>> + Send + 'static,
@@ -129,11 +146,23 @@ where
     // on to the handler.
     let placeholder = Request::new(()).into_parts().0;
     let mut request = Request::from_parts(std::mem::replace(head.parts_mut(), placeholder), ());
-    let upgrade = WebSocketUpgrade::from_request(&mut request);
+    let upgrade = match origins {
+        Some(policy) => WebSocketUpgrade::from_request_with_origins(&mut request, policy),
+        None => WebSocketUpgrade::from_request(&mut request),
+    };
     *head.parts_mut() = request.into_parts().0;
     let upgrade = match upgrade {
         Ok(upgrade) => upgrade,
-        Err(rejection) => return from_full(rejection.into_response()),
+        Err(rejection) => {
+            tracing::info!(
+                path = head.uri().path(),
+                origin = head.header("origin"),
+                status = rejection.status().as_u16(),
+                reason = rejection.reason(),
+                "websocket upgrade refused"
+            );
+            return from_full(rejection.into_response());
+        }
     };
     let (accept_tx, accept_rx) = oneshot::channel();
     let pending = PendingUpgrade {

@@ -60,6 +60,7 @@ pub mod handshake;
 mod mask;
 mod message;
 mod opcode;
+pub mod origin;
 pub mod permessage_deflate;
 mod utf8;
 
@@ -77,6 +78,7 @@ pub use frame::{FrameHeader, apply_mask, apply_mask_offset};
 pub use handshake::{ClientHandshake, HandshakeError, derive_accept_key, validate_request};
 pub use message::WebSocketMessage;
 pub use opcode::OpCode;
+pub use origin::{OriginPolicy, OriginRefusal};
 pub use utf8::{InvalidUtf8, Utf8Bytes, Utf8Validator};
 
 /// `bytes`, re-exported so users name the same `Bytes` and `BytesMut` this crate uses.

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use armature_ws_core::OriginPolicy;
+
 /// What happens when a message is queued for a client whose send queue is full (the client
 /// is not reading as fast as the server sends).
 ///
@@ -57,6 +59,7 @@ pub struct WebSocketConfig {
     pub(crate) node_id: Option<String>,
     pub(crate) header_read_timeout: Option<Duration>,
     pub(crate) max_request_head_bytes: usize,
+    pub(crate) origin_policy: OriginPolicy,
 }
 
 /// The smallest request-head bound hyper accepts (its minimum read buffer).
@@ -79,6 +82,7 @@ impl Default for WebSocketConfig {
             node_id: None,
             header_read_timeout: Some(Duration::from_secs(30)),
             max_request_head_bytes: 64 * 1024,
+            origin_policy: OriginPolicy::default(),
         }
     }
 }
@@ -186,6 +190,20 @@ impl WebSocketConfig {
     pub fn max_request_head_bytes(mut self, bytes: usize) -> Self {
         self.max_request_head_bytes = bytes.max(MIN_REQUEST_HEAD_BYTES);
         self
+    }
+
+    /// Which pages may open a WebSocket (the `Origin` check, against cross-site WebSocket
+    /// hijacking): a refused upgrade is answered `403` before anything else is looked at.
+    /// Default: [`OriginPolicy::default`], the server's own origin only (same host and port
+    /// as `Host`), requests without `Origin` (non-browser clients) allowed.
+    pub fn origin_policy(mut self, policy: OriginPolicy) -> Self {
+        self.origin_policy = policy;
+        self
+    }
+
+    /// The `Origin` rules.
+    pub fn get_origin_policy(&self) -> &OriginPolicy {
+        &self.origin_policy
     }
 
     /// The request-head read timeout of [`serve`](crate::serve).

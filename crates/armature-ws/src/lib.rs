@@ -108,6 +108,7 @@ mod writer;
 pub use armature_realtime_error::{Error, Result};
 pub use armature_ws_core::{CloseCode, CloseFrame, Utf8Bytes, WebSocketMessage};
 
+pub use armature_ws_core::{OriginPolicy, OriginRefusal};
 pub use config::{Backpressure, WebSocketConfig};
 pub use connection::{WebSocketConnection, WebSocketReceiver};
 pub use hub::Hub;
@@ -118,4 +119,4 @@ pub use serve::{PeerAddr, serve};
 pub use socket::WebSocket;
 pub use stats::{Stats, StatsSnapshot};
 pub use transport::{BroadcastTransport, LocalTransport};
-pub use upgrade::{WebSocketRejection, WebSocketUpgrade};
+pub use upgrade::{WebSocketRejection, WebSocketUpgrade, check_origin};

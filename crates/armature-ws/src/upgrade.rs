@@ -34,6 +34,7 @@ use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
 
+use armature_ws_core::OriginPolicy;
 use armature_ws_core::handshake::{self, ClientHandshake, HandshakeError};
 use futures_util::FutureExt;
 use futures_util::future::Either;
@@ -66,8 +67,8 @@ impl fmt::Debug for WebSocketUpgrade {
     }
 }
 
-/// Why a request could not become a WebSocket: the status to answer with (`400`, `426`,
-/// `503`) and a short reason for the body.
+/// Why a request could not become a WebSocket: the status to answer with (`400`, `403`,
+/// `426`, `503`) and a short reason for the body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WebSocketRejection {
     status: StatusCode,
@@ -131,6 +132,30 @@ impl WebSocketRejection {
     }
 }
 
+/// The `Origin` check of an upgrade request: `403` when `policy` refuses it.
+///
+/// # Errors
+/// The `403` rejection, with the [`OriginRefusal`](armature_ws_core::OriginRefusal)'s reason.
+pub fn check_origin<B>(
+    request: &Request<B>,
+    policy: &OriginPolicy,
+) -> Result<(), WebSocketRejection> {
+    let header = |name| {
+        request
+            .headers()
+            .get(name)
+            .map(|v| v.to_str().unwrap_or("\u{0}invalid"))
+    };
+    let host = header(http::header::HOST).or_else(|| request.uri().authority().map(|a| a.as_str()));
+    policy
+        .check(header(http::header::ORIGIN), host)
+        .map_err(|refusal| WebSocketRejection {
+            status: StatusCode::FORBIDDEN,
+            reason: refusal.reason(),
+            version_header: false,
+        })
+}
+
 impl From<HandshakeError> for WebSocketRejection {
     fn from(err: HandshakeError) -> Self {
         let status = err.status();
@@ -157,7 +182,26 @@ impl WebSocketUpgrade {
     /// extensions (put there by [`serve`](crate::serve)), else [`Hub::global`].
     ///
     /// Fails with `400` (malformed request) or `426` (unsupported version).
+    ///
+    /// The `Origin` is checked first, against the hub config's
+    /// [`origin_policy`](WebSocketConfig::origin_policy): a refused one is `403`.
     pub fn from_request<B>(request: &mut Request<B>) -> Result<Self, WebSocketRejection> {
+        let hub = request
+            .extensions()
+            .get::<Hub>()
+            .cloned()
+            .unwrap_or_else(|| Hub::global().clone());
+        let policy = hub.config().origin_policy.clone();
+        Self::from_request_with_origins(request, &policy)
+    }
+
+    /// [`from_request`](Self::from_request), checking the `Origin` against `policy` (a
+    /// route's own rules) instead of the hub's.
+    pub fn from_request_with_origins<B>(
+        request: &mut Request<B>,
+        policy: &OriginPolicy,
+    ) -> Result<Self, WebSocketRejection> {
+        check_origin(request, policy)?;
         let handshake = handshake::validate_request(request)?;
         let hub = request
             .extensions()

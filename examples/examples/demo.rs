@@ -37,9 +37,11 @@
 //!   count only once its node is subscribed to the room's channel, so from its first
 //!   `members` message on it receives every line from every node.
 //! - **Member counts and `/api/rooms` are per node**: `members` messages carry the count of
-//!   members connected to *this* node, and `"node"`, its id; the page says "on this node".
-//!   (A cluster-wide count would need presence kept in Redis and cleaned up after a node
-//!   dies — more than a demo should carry.)
+//!   members connected to *this* node, and `"node"`, its id.
+//! - **"N online" is cluster-wide**: after each join and leave, every member on every node
+//!   gets `{"type":"online","room","count"}`, the members of the room on all nodes
+//!   (`armature-realtime-redis` presence, TTL 6 s: a crashed node's members drop out of the
+//!   next count within it).
 //! - **The ticker stays local to each node, and that is correct as is.** Every node computes
 //!   the same ticks from the wall clock (same ids, same prices), so no node publishes for
 //!   another and nothing is sent twice; a browser that fails over to another node resumes
@@ -170,6 +172,25 @@ impl ChatRooms {
         room.deliver_local(&encode_message(&WebSocketMessage::text(text)), None);
         Ok(())
     }
+
+    /// With Redis: tells every member of `room` on every node how many are online in the
+    /// whole cluster (presence kept in Redis), once this node's presence is refreshed.
+    fn announce_online(&self, room: &WebSocketRoom, room_name: &str) {
+        let Some(redis) = self.redis.clone() else {
+            return;
+        };
+        let (room, room_name) = (room.clone(), room_name.to_owned());
+        tokio::spawn(async move {
+            redis.refresh_presence().await;
+            if let Ok(count) = redis.presence_count(&room_name).await {
+                let event = ChatEvent::Online {
+                    room: &room_name,
+                    count,
+                };
+                let _ = room.broadcast_json(&event).await;
+            }
+        });
+    }
 }
 
 #[derive(Serialize)]
@@ -191,6 +212,8 @@ enum ChatEvent<'a> {
         #[serde(skip_serializing_if = "Option::is_none")]
         node: Option<&'a str>,
     },
+    /// With Redis: members on every node (presence).
+    Online { room: &'a str, count: usize },
 }
 
 #[controller("/ws")]
@@ -225,6 +248,7 @@ impl ChatController {
             .await?;
         self.rooms.synced().await;
         self.rooms.announce_members(&room, &room_name)?;
+        self.rooms.announce_online(&room, &room_name);
 
         while let Some(message) = socket.recv().await {
             match message {
@@ -247,6 +271,7 @@ impl ChatController {
         }
         room.remove_connection(socket.id()).await;
         self.rooms.announce_members(&room, &room_name)?;
+        self.rooms.announce_online(&room, &room_name);
         Ok(())
     }
 }
@@ -423,7 +448,11 @@ async fn start_node(
     redis_url: Option<&str>,
 ) -> Result<(armature_realtime::Server, Option<RedisRealtime>), Error> {
     let redis = match redis_url {
-        Some(url) => Some(RedisRealtime::connect(RedisConfig::new(url)).await?),
+        // Presence: the "N online" count is cluster-wide; a crashed node's members leave it
+        // within 6 s.
+        Some(url) => Some(
+            RedisRealtime::connect(RedisConfig::new(url).presence(Duration::from_secs(6))).await?,
+        ),
         None => None,
     };
     let server = demo_app(static_dir, redis.as_ref())

@@ -57,9 +57,16 @@ function connect(name, room) {
     let data;
     try { data = JSON.parse(msg.data); } catch { return; }
     if (data.type === "members") {
-      // With Redis the server is one node of several: its count is of this node's members.
-      $("members").textContent = data.node ? `${data.count} online on this node` : `${data.count} online`;
+      // With Redis the server is one node of several: its count is of this node's members,
+      // shown until the cluster-wide count (an `online` message) arrives.
+      if (!(data.node && ws.clusterCount)) {
+        $("members").textContent = data.node ? `${data.count} online on this node` : `${data.count} online`;
+      }
       if (data.node) showNode(data.node);
+    } else if (data.type === "online") {
+      // With Redis: the members of the room on every node (presence kept in Redis).
+      ws.clusterCount = true;
+      $("members").textContent = `${data.count} online`;
     } else if (data.type === "message") {
       const li = document.createElement("li");
       const who = document.createElement("span");
@@ -165,3 +172,53 @@ source.addEventListener("reset", () => {
   ticker.lastSeq = null;
   addLine("Ticker: history did not reach back far enough; continuing live.", "system");
 });
+
+// ---- durable rooms: the resume protocol of armature-realtime-redis (docs/redis.md) ----
+//
+// A durable room's member gets each message as two: `@offset <offset> <room>`, then the
+// message. After a reconnect (to any node) it sends `@resume <offset> <room>` with the last
+// offset it saw and gets exactly the messages after it, or one `@reset <offset> <room>`
+// when that offset is too old or of another epoch (then reload the room's state). The
+// server side is `RedisRealtime::join_durable`; a handler reads the client's first message
+// and passes the offset. This helper keeps the offset and reconnects:
+//
+//   const room = durableRoom(url, "orders", {
+//     onMessage: (data, offset) => render(data),
+//     onReset: (offset) => reloadEverything(),
+//   });
+//   room.send("text"); room.close();
+function durableRoom(url, room, { onMessage, onReset = () => {}, retryMs = 1000 }) {
+  let last = null;   // the last `@offset` seen: resume point
+  let next = null;   // the offset announced for the message that follows
+  let ws = null;
+  let closed = false;
+  const open = () => {
+    ws = new WebSocket(url);
+    ws.onopen = () => ws.send(last ? `@resume ${last} ${room}` : "@join");
+    ws.onmessage = (msg) => {
+      const text = typeof msg.data === "string" ? msg.data : null;
+      if (text !== null && text.startsWith("@offset ")) {
+        const offset = text.split(" ")[1];
+        if (last === null && next === null) { last = offset; return; } // position on join
+        next = offset;
+        return;
+      }
+      if (text !== null && text.startsWith("@reset ")) {
+        last = text.split(" ")[1];
+        next = null;
+        onReset(last);
+        return;
+      }
+      if (next !== null) { last = next; next = null; }
+      onMessage(msg.data, last);
+    };
+    ws.onclose = () => { if (!closed) setTimeout(open, retryMs); };
+  };
+  open();
+  return {
+    send: (data) => ws && ws.readyState === WebSocket.OPEN && ws.send(data),
+    close: () => { closed = true; if (ws) ws.close(1000); },
+    offset: () => last,
+  };
+}
+window.durableRoom = durableRoom;

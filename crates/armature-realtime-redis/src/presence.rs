@@ -111,12 +111,17 @@ pub(crate) async fn run(node: Weak<Node>, ttl: Duration) {
             let ok = join_all(calls).await.into_iter().all(|ok| ok);
             if ok {
                 sent = now;
+                n.presence_passes.send_modify(|p| *p += 1);
             }
         }
         if stopping {
             return;
         }
+        let wake = n.presence_wake.clone();
         drop(n);
-        tokio::time::sleep(interval).await;
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = wake.notified() => {}
+        }
     }
 }

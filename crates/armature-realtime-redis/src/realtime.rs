@@ -405,6 +405,23 @@ impl RedisRealtime {
         Ok(crate::Presence { members })
     }
 
+    /// Refreshes this node's presence entries now (instead of at the next `ttl / 3` tick), so
+    /// a join or leave that just happened is counted by every node. Returns false when
+    /// presence is off or the refresh did not complete within the response timeout.
+    pub async fn refresh_presence(&self) -> bool {
+        if self.node.config.presence_ttl.is_none() {
+            return false;
+        }
+        let mut passes = self.node.presence_passes.subscribe();
+        let before = *passes.borrow_and_update();
+        self.node.presence_wake.notify_one();
+        let wait = passes.wait_for(|p| *p > before);
+        matches!(
+            tokio::time::timeout(self.node.config.response_timeout, wait).await,
+            Ok(Ok(_))
+        )
+    }
+
     /// How many members room `room` has on every node; as [`presence`](Self::presence),
     /// without the ids.
     ///

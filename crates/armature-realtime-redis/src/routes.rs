@@ -100,6 +100,10 @@ pub(crate) struct Node {
     lost: Mutex<Vec<Arc<str>>>,
     /// The link's connection while it is up (for stream reads).
     pub(crate) conn: RwLock<Option<crate::link::Conn>>,
+    /// Wakes the presence task for a refresh now.
+    pub(crate) presence_wake: Arc<Notify>,
+    /// Counts the presence task's completed refreshes.
+    pub(crate) presence_passes: Arc<watch::Sender<u64>>,
 }
 
 impl Node {
@@ -118,6 +122,8 @@ impl Node {
             shutdown: std::sync::atomic::AtomicBool::new(false),
             lost: Mutex::new(Vec::new()),
             conn: RwLock::new(None),
+            presence_wake: Arc::new(Notify::new()),
+            presence_passes: Arc::new(watch::Sender::new(0)),
         }
     }
 

@@ -107,14 +107,24 @@ impl Node {
     async fn join(&self, room: &str, name: &str) -> (Client, serde_json::Value) {
         let addr = self.server.local_addr();
         let mut ws = ws_connect(&format!("ws://{addr}/ws/chat/{room}?name={name}")).await;
-        let members = json(&next_text(&mut ws).await);
-        assert_eq!(members["type"], "members", "{members}");
+        let members = next_of(&mut ws, "members").await;
         (ws, members)
     }
 }
 
 fn json(text: &str) -> serde_json::Value {
     serde_json::from_str(text).unwrap()
+}
+
+/// The next event of type `kind` (others skipped: with Redis, cluster-wide `online` counts
+/// of earlier joins can arrive at any time).
+async fn next_of(ws: &mut Client, kind: &str) -> serde_json::Value {
+    loop {
+        let event = json(&next_text(ws).await);
+        if event["type"] == kind {
+            return event;
+        }
+    }
 }
 
 /// The next chat line (member counts are skipped).
@@ -204,11 +214,19 @@ async fn two_nodes_share_a_room_every_line_once_and_in_order() {
 
     // Leaving is counted on the leaver's node only.
     drop(cy);
-    let members = json(&next_text(&mut ada).await);
+    let members = next_of(&mut ada, "members").await;
     assert_eq!(
         (members["type"].as_str(), members["count"].as_u64()),
         (Some("members"), Some(1))
     );
+    // "N online" is cluster-wide: after Cy left, Ada (node A) and Dee (node B) hear that
+    // the lobby has 3 members on the two nodes.
+    for ws in [&mut ada, &mut dee] {
+        while next_of(ws, "online").await["count"] != 3 {}
+    }
+    for node in [&a, &b] {
+        assert_eq!(node.redis.presence_count("lobby").await.unwrap(), 3);
+    }
     drop((ada, bob, dee, eve));
     a.server.shutdown().await.unwrap();
     b.server.shutdown().await.unwrap();

@@ -466,3 +466,24 @@ async fn the_documented_envelope_is_what_travels_and_garbage_is_dropped() {
     assert_eq!((stats.gaps, stats.messages_missed), (1, 3), "{stats:?}");
     assert_silent(&mut b1, Duration::from_millis(200)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn once_join_returns_the_next_remote_broadcast_arrives() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let (a, b) = two_nodes(&redis).await;
+    // The test server joins with `RedisRealtime::join` and says the id only after it
+    // returned; no `synced()` here: the first broadcast from the other node right after
+    // must arrive. Fresh rooms each time, so every join is a first subscription.
+    for i in 0..20 {
+        let room = format!("fresh-{i}");
+        let (mut b1, _) = b.client(&room).await;
+        a.manager
+            .room(&room)
+            .broadcast_text(format!("first-{i}"))
+            .await
+            .unwrap();
+        assert_eq!(recv_text(&mut b1).await, format!("first-{i}"));
+    }
+}

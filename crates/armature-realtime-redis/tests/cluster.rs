@@ -216,3 +216,52 @@ async fn rooms_on_every_shard_deliver_once_in_order_and_traffic_resumes_after_a_
         recv_ordered(cb, 2, &["a", "b"]).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_room_follows_its_slot_when_it_is_migrated_to_another_shard() {
+    let Some(cluster) = RedisCluster::start(3, 0) else {
+        return;
+    };
+    let a = Node::start(config(&cluster, "node-a-")).await;
+    let b = Node::start(config(&cluster, "node-b-")).await;
+    let channel = "armature:ws:moving";
+    let slot = cluster.slot(channel);
+    let from = cluster.owner(slot).unwrap();
+    let to = *cluster.primaries().iter().find(|&&p| p != from).unwrap();
+    let (mut on_b, _) = b.client("moving").await;
+    let room = a.manager.room("moving");
+    room.broadcast_text("a:0").await.unwrap();
+    assert_eq!(recv_text(&mut on_b).await, "a:0");
+    assert_eq!(cluster.shard_subscribers(channel), 1);
+
+    // Resharding: the server drops the slot's shard-channel subscribers (-SUNSUBSCRIBE);
+    // node b subscribes again, on the new owner.
+    cluster.migrate_slot(slot, to);
+    assert_eq!(cluster.owner(slot), Some(to));
+    let mut sent = 1;
+    let mut last = 0;
+    loop {
+        room.broadcast_text(format!("a:{sent}")).await.unwrap();
+        sent += 1;
+        match tokio::time::timeout(Duration::from_millis(100), recv_text(&mut on_b)).await {
+            Ok(text) => {
+                let n: usize = text.strip_prefix("a:").unwrap().parse().unwrap();
+                assert!(n > last, "{n} after {last}");
+                last = n;
+                break;
+            }
+            Err(_) => assert!(sent < 300, "node b never heard the room again"),
+        }
+    }
+    assert_eq!(cluster.shard_subscribers(channel), 1);
+    room.broadcast_text("a:last").await.unwrap();
+    loop {
+        let text = recv_text(&mut on_b).await;
+        if text == "a:last" {
+            break;
+        }
+        let n: usize = text.strip_prefix("a:").unwrap().parse().unwrap();
+        assert!(n > last, "{n} after {last}");
+        last = n;
+    }
+}

@@ -200,6 +200,52 @@ impl RedisCluster {
             .collect()
     }
 
+    /// Moves empty `slot` (pub/sub channels hold no keys) to the primary on `to`:
+    /// `CLUSTER SETSLOT … IMPORTING/MIGRATING`, then `… NODE` on every node.
+    pub fn migrate_slot(&self, slot: u16, to: u16) {
+        let from = self.owner(slot).unwrap();
+        let id = |port: u16| -> String { query(port, redis::cmd("CLUSTER").arg("MYID")).unwrap() };
+        let (from_id, to_id) = (id(from), id(to));
+        let _: String = query(
+            to,
+            redis::cmd("CLUSTER")
+                .arg("SETSLOT")
+                .arg(slot)
+                .arg("IMPORTING")
+                .arg(&from_id),
+        )
+        .unwrap();
+        let _: String = query(
+            from,
+            redis::cmd("CLUSTER")
+                .arg("SETSLOT")
+                .arg(slot)
+                .arg("MIGRATING")
+                .arg(&to_id),
+        )
+        .unwrap();
+        for port in [to, from].into_iter().chain(self.live_ports()) {
+            let _: redis::RedisResult<String> = query(
+                port,
+                redis::cmd("CLUSTER")
+                    .arg("SETSLOT")
+                    .arg(slot)
+                    .arg("NODE")
+                    .arg(&to_id),
+            );
+        }
+        let deadline = Instant::now() + WAIT;
+        while self.live_ports().iter().any(|&p| {
+            nodes(p).map_or(true, |n| {
+                !n.iter()
+                    .any(|n| n.port == to && n.slots.iter().any(|&(a, b)| a <= slot && slot <= b))
+            })
+        }) {
+            assert!(Instant::now() < deadline, "slot {slot} did not move");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// SIGKILL of the server on `port`.
     pub fn kill(&mut self, port: u16) {
         let i = self.ports.iter().position(|&p| p == port).unwrap();

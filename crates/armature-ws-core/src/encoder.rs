@@ -179,6 +179,57 @@ fn deflate_with(
         WebSocketMessage::Binary(data) => (OpCode::Binary, &data[..]),
         _ => return None,
     };
+    deflate_payload(opcode, payload, mask, compress)
+}
+
+/// The payload and opcode of an unmasked, unfragmented, uncompressed data frame: what
+/// [`deflate_frame`] can compress.
+fn plain_data_frame(frame: &[u8]) -> Option<(OpCode, &[u8])> {
+    let (header, header_len) = FrameHeader::parse(frame).ok()??;
+    let plain = header.fin && !header.rsv1 && header.mask.is_none();
+    let whole = frame.len() as u64 == header_len as u64 + header.payload_len;
+    match header.opcode {
+        OpCode::Text | OpCode::Binary if plain && whole => {
+            Some((header.opcode, frame.get(header_len..)?))
+        }
+        _ => None,
+    }
+}
+
+/// An encoded unmasked frame (as [`encode_message`] makes it) compressed by `compressor`,
+/// or `None` when it is not a whole uncompressed data frame (control frames are never
+/// compressed). This lets a frame encoded once be compressed for the recipients that
+/// negotiated permessage-deflate.
+///
+/// ```
+/// use armature_ws_core::compression::Compressor;
+/// use armature_ws_core::{deflate_frame, encode_text};
+///
+/// let mut compressor = Compressor::new(15, 6, true);
+/// let frame = deflate_frame(&encode_text("Hello"), &mut compressor).unwrap();
+/// assert_eq!(&frame[..], [0xc1, 0x07, 0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00]);
+/// assert_eq!(deflate_frame(b"\x89\x00", &mut compressor), None);
+/// ```
+pub fn deflate_frame(frame: &[u8], compressor: &mut Compressor) -> Option<Bytes> {
+    let (opcode, payload) = plain_data_frame(frame)?;
+    deflate_payload(opcode, payload, None, |p, out| compressor.compress(p, out))
+}
+
+/// Like [`deflate_frame`], with this thread's shared compressor for `window_bits` and
+/// `level` (no context takeover; see [`encode_message_shared`]).
+pub fn deflate_frame_shared(frame: &[u8], window_bits: u8, level: u32) -> Option<Bytes> {
+    let (opcode, payload) = plain_data_frame(frame)?;
+    with_shared_compressor(window_bits, level, |compressor| {
+        deflate_payload(opcode, payload, None, |p, out| compressor.compress(p, out))
+    })
+}
+
+fn deflate_payload(
+    opcode: OpCode,
+    payload: &[u8],
+    mask: Option<[u8; 4]>,
+    compress: impl FnOnce(&[u8], &mut Vec<u8>),
+) -> Option<Bytes> {
     // Compress behind room for the longest header, then write the header right before the
     // payload: the frame is one allocation and the payload is never copied.
     let mut buf = Vec::with_capacity(MAX_HEADER_LEN + payload.len() / 2 + 64);

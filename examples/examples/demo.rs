@@ -21,6 +21,10 @@
 //!   `Last-Event-ID` after a restart receives every tick it missed (within the last
 //!   [`HISTORY`] ticks), then live ones — no gap, no duplicate.
 //! - `GET /api/rooms` lists the rooms with their member counts.
+//! - GraphQL at `/graphql` (WebSocket with `graphql-transport-ws` or the legacy
+//!   `graphql-ws`, SSE, or plain HTTP): `subscription { ticker { seq price } }` (no
+//!   arguments), `subscription { chat(room: "lobby") { name text } }`, `mutation {
+//!   sendChat(room, name, text) }`, `query { rooms { name members } }` (`demo/graphql.rs`).
 //!
 //! Settings: port from the first argument or `PORT` (default 3000); `DEMO_TICK_MS` sets the
 //! tick period (default 1000); `DEMO_STATIC` the page's directory (default this package's
@@ -419,10 +423,15 @@ fn demo_app(static_dir: std::path::PathBuf, redis: Option<&RedisRealtime>) -> Ap
         None => (ChatRooms::default(), WebSocketConfig::default()),
     };
     let list = rooms.clone();
+    // One ticker for the SSE route and the GraphQL subscription.
+    let ticker = Ticker::default();
+    let graphql = graphql::endpoint(rooms.clone(), ticker.clone());
     App::new()
         .websocket_config(ws_config)
         .provide(rooms)
+        .provide(ticker)
         .module::<DemoModule>()
+        .graphql("/graphql", graphql)
         .get("/api/rooms", move |_| {
             let manager = Arc::clone(&list.manager);
             async move {
@@ -491,6 +500,13 @@ async fn main() -> Result<(), Error> {
     }
     result
 }
+
+#[path = "demo/graphql.rs"]
+mod graphql;
+
+#[cfg(test)]
+#[path = "demo/graphql_tests.rs"]
+mod graphql_tests;
 
 #[cfg(test)]
 #[path = "demo/cluster_tests.rs"]

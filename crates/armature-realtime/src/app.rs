@@ -249,8 +249,18 @@ impl AppService {
 
     /// Answers one request. Its body is not read (realtime routes never need one); the
     /// upgrade handle hyper put in its extensions travels on to WebSocket routes.
-    pub async fn call<B>(&self, req: Request<B>) -> Response<Body> {
-        let (mut parts, _body) = req.into_parts();
+    ///
+    /// The body is kept in the extensions as a [`RequestBody`](crate::request::RequestBody)
+    /// for the few routes that read one (GraphQL `POST`s).
+    pub async fn call<B>(&self, req: Request<B>) -> Response<Body>
+    where
+        B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+        B::Error: Into<crate::request::BoxError>,
+    {
+        let (mut parts, body) = req.into_parts();
+        parts
+            .extensions
+            .insert(crate::request::RequestBody::new(body));
         let (handler, params) = match self.inner.router.find(&parts.method, parts.uri.path()) {
             Match::Found(route, params) => (Arc::clone(&route.handler), params),
             Match::MethodNotAllowed => {

@@ -78,6 +78,8 @@
 pub mod app;
 pub mod body;
 pub mod di;
+#[cfg(feature = "graphql")]
+pub mod graphql_route;
 pub mod module;
 pub mod prelude;
 pub mod request;
@@ -96,6 +98,8 @@ pub mod __private;
 
 pub use app::{App, AppService};
 pub use armature_realtime_error::{Error, Result};
+#[cfg(feature = "graphql")]
+pub use armature_realtime_graphql as graphql;
 pub use armature_realtime_macros::{controller, injectable, module, sse, websocket};
 pub use armature_sse as sse;
 pub use armature_ws as ws;

@@ -224,3 +224,43 @@ mod tests {
         assert_eq!(i64::from_param(None), Err(ParamError::Missing));
     }
 }
+
+/// The boxed error of a [`RequestBody`].
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The body of a request, kept in its extensions by
+/// [`AppService::call`](crate::AppService::call) for routes that read one; taken once.
+#[derive(Clone)]
+pub struct RequestBody(
+    std::sync::Arc<
+        parking_lot::Mutex<
+            Option<http_body_util::combinators::UnsyncBoxBody<bytes::Bytes, BoxError>>,
+        >,
+    >,
+);
+
+impl fmt::Debug for RequestBody {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RequestBody")
+    }
+}
+
+impl RequestBody {
+    pub(crate) fn new<B>(body: B) -> Self
+    where
+        B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        use http_body_util::BodyExt;
+        RequestBody(std::sync::Arc::new(parking_lot::Mutex::new(Some(
+            body.map_err(Into::into).boxed_unsync(),
+        ))))
+    }
+
+    /// Takes the body (`None` when already taken).
+    pub fn take(
+        &self,
+    ) -> Option<http_body_util::combinators::UnsyncBoxBody<bytes::Bytes, BoxError>> {
+        self.0.lock().take()
+    }
+}

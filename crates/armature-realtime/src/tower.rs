@@ -32,7 +32,11 @@ use http::{Request, Response};
 use crate::app::AppService;
 use crate::body::Body;
 
-impl<B: Send + 'static> tower_service::Service<Request<B>> for AppService {
+impl<B> tower_service::Service<Request<B>> for AppService
+where
+    B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    B::Error: Into<crate::request::BoxError>,
+{
     type Response = Response<Body>;
     type Error = Infallible;
     type Future = Pin<Box<dyn Future<Output = Result<Response<Body>, Infallible>> + Send>>;

@@ -247,3 +247,51 @@ async fn a_node_that_cannot_reach_redis_does_not_start() {
     assert!(matches!(e, Error::Io(_)), "{e:?}");
     assert!(e.to_string().contains(&format!("127.0.0.1:{port}")), "{e}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_graphql_subscription_on_one_node_sees_a_publish_on_the_other() {
+    use super::graphql_tests::{gql_connect, gql_subscribe};
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let a = Node::start(&redis).await;
+    let b = Node::start(&redis).await;
+    // A GraphQL subscription on node B…
+    let mut sub = gql_connect(b.server.local_addr()).await;
+    gql_subscribe(
+        &mut sub,
+        "c",
+        r#"subscription { chat(room: "graph") { name text node } }"#,
+    )
+    .await;
+    // …(subscribed in Redis once node B answers a query after it)…
+    let mut ask = gql_connect(b.server.local_addr()).await;
+    loop {
+        gql_subscribe(&mut ask, "r", "{ rooms { name members } }").await;
+        let result = json(&next_text(&mut ask).await);
+        let _complete = next_text(&mut ask).await;
+        if result["payload"]["data"]["rooms"][0]["members"] == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(b.redis.wait_synced(Duration::from_secs(10)).await);
+    // …sees a line published on node A, by a mutation and by a WebSocket chat member.
+    let mut publisher = gql_connect(a.server.local_addr()).await;
+    gql_subscribe(
+        &mut publisher,
+        "m",
+        r#"mutation { sendChat(room: "graph", name: "Ada", text: "across nodes") }"#,
+    )
+    .await;
+    let line = json(&next_text(&mut sub).await);
+    assert_eq!(
+        line["payload"]["data"]["chat"],
+        serde_json::json!({"name": "Ada", "text": "across nodes", "node": a.redis.node_id()})
+    );
+    let (mut bob, _) = a.join("graph", "Bob").await;
+    bob.send("hi from a socket".into()).await.unwrap();
+    let line = json(&next_text(&mut sub).await);
+    assert_eq!(line["payload"]["data"]["chat"]["text"], "hi from a socket");
+    assert_eq!(line["payload"]["data"]["chat"]["node"], a.redis.node_id());
+}

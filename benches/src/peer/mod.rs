@@ -7,10 +7,13 @@
 //! | [`axum_peer`] | `axum::extract::ws`, `tokio::sync::broadcast` | `axum::response::sse` |
 //! | [`fastws`] | fastwebsockets with hyper's upgrade, `tokio::sync::broadcast` | hyper ([`hyper_sse`]) |
 //!
-//! The uWebSockets peer is Node code in `benches/peers/uws/`.
+//! The uWebSockets peer is Node code in `benches/peers/uws/`. The GraphQL scenario has its
+//! own pair ([`graphql`]): our `armature-realtime-graphql` endpoint and async-graphql's
+//! own WebSocket integration on axum.
 
 pub mod axum_peer;
 pub mod fastws;
+pub mod graphql;
 pub mod hyper_sse;
 pub mod tungstenite;
 

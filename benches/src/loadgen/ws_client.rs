@@ -66,6 +66,53 @@ impl WsConn {
         path: &str,
         seed: u32,
     ) -> io::Result<Self> {
+        Self::connect_with(source, server, path, seed, None).await
+    }
+
+    /// Opens `/graphql` with the `graphql-transport-ws` subprotocol, waits for
+    /// `connection_ack` and subscribes (id `1`) to `query`.
+    pub async fn connect_graphql(
+        source: Ipv4Addr,
+        server: SocketAddr,
+        seed: u32,
+        query: &str,
+    ) -> io::Result<Self> {
+        let mut conn =
+            Self::connect_with(source, server, "/graphql", seed, Some("graphql-transport-ws"))
+                .await?;
+        conn.queue(wire::OP_TEXT, br#"{"type":"connection_init"}"#);
+        conn.flush().await?;
+        let mut acked = false;
+        while !acked {
+            let read = conn
+                .read_frames(|frame| {
+                    if frame.opcode == wire::OP_TEXT
+                        && frame.payload.windows(14).any(|w| w == b"connection_ack")
+                    {
+                        acked = true;
+                    }
+                })
+                .await?;
+            if read == 0 && !acked {
+                return Err(other("closed before connection_ack"));
+            }
+        }
+        let subscribe = serde_json::json!({
+            "id": "1", "type": "subscribe", "payload": {"query": query}
+        });
+        conn.queue(wire::OP_TEXT, subscribe.to_string().as_bytes());
+        conn.flush().await?;
+        Ok(conn)
+    }
+
+    /// [`WsConn::connect`] asking for `protocol` (`Sec-WebSocket-Protocol`).
+    pub async fn connect_with(
+        source: Ipv4Addr,
+        server: SocketAddr,
+        path: &str,
+        seed: u32,
+        protocol: Option<&str>,
+    ) -> io::Result<Self> {
         let tcp = connect_from(source, server).await?;
         let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
             .await
@@ -78,9 +125,13 @@ impl WsConn {
             .header(http::header::UPGRADE, "websocket")
             .header(http::header::CONNECTION, "Upgrade")
             .header(http::header::SEC_WEBSOCKET_KEY, &key)
-            .header(http::header::SEC_WEBSOCKET_VERSION, "13")
-            .body(Empty::<Bytes>::new())
-            .map_err(other)?;
+            .header(http::header::SEC_WEBSOCKET_VERSION, "13");
+        let req = match protocol {
+            Some(protocol) => req.header(http::header::SEC_WEBSOCKET_PROTOCOL, protocol),
+            None => req,
+        }
+        .body(Empty::<Bytes>::new())
+        .map_err(other)?;
         let res = sender.send_request(req).await.map_err(other)?;
         if res.status() != http::StatusCode::SWITCHING_PROTOCOLS {
             return Err(other(format!("GET {path}: status {}", res.status())));

@@ -77,9 +77,14 @@ impl WsConn {
         seed: u32,
         query: &str,
     ) -> io::Result<Self> {
-        let mut conn =
-            Self::connect_with(source, server, "/graphql", seed, Some("graphql-transport-ws"))
-                .await?;
+        let mut conn = Self::connect_with(
+            source,
+            server,
+            "/graphql",
+            seed,
+            Some("graphql-transport-ws"),
+        )
+        .await?;
         conn.queue(wire::OP_TEXT, br#"{"type":"connection_init"}"#);
         conn.flush().await?;
         let mut acked = false;

@@ -36,7 +36,9 @@ fn main() {
         let (mut decompressor, d0) = held(|| Decompressor::new(bits, false));
         let mut out = Vec::new();
         let ((), d1) = held(|| {
-            decompressor.decompress(&payload, &mut out, 1 << 20).unwrap();
+            decompressor
+                .decompress(&payload, &mut out, 1 << 20)
+                .unwrap();
             decompressor.finish(&mut out, 1 << 20).unwrap();
         });
         // The inflated message itself is the caller's, not the codec's.

@@ -16,6 +16,7 @@ scenarios (PROTOCOL.md defaults in brackets):
   fanout    --subscribers [1000] --messages [1000] --payload [64] --window [32]
             --stall-timeout-s [10] --max-duration-s [120]
   sse       same options as fanout
+  graphql   same options as fanout (graphql-transport-ws on /graphql)
   idle-ws   --connections [10000] --settle-ms [2000]   (needs --server-pid)
   idle-sse  --connections [10000] --settle-ms [2000]   (needs --server-pid)
 common: --server-pid PID (memory and CPU figures), --sources [8] (client source addresses)
@@ -88,9 +89,11 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
             payload_len: get("payload", 32)?.max(super::payload::MIN_LEN as u64) as usize,
             duration: secs(get("duration-s", 5)?.max(1)),
         }),
-        "fanout" | "sse" => Scenario::Fanout(FanoutConfig {
+        "fanout" | "sse" | "graphql" => Scenario::Fanout(FanoutConfig {
             transport: if name == "sse" {
                 Transport::Sse
+            } else if name == "graphql" {
+                Transport::GraphQL
             } else {
                 Transport::WebSocket
             },

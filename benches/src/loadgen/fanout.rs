@@ -30,6 +30,9 @@ pub enum Transport {
     WebSocket,
     /// `GET /sse`, published with `POST /publish`.
     Sse,
+    /// `/graphql` over `graphql-transport-ws`, `subscription { fanout }`, published with
+    /// `POST /publish`; each `next` message carries the payload as the field's string.
+    GraphQL,
 }
 
 /// Fan-out parameters.
@@ -130,6 +133,11 @@ enum PublishVia {
         _others: Vec<WsWriter>,
     },
     Http(Publisher),
+    /// `POST /publish`, holding the GraphQL subscribers' write halves.
+    GraphQL {
+        publisher: Publisher,
+        _writers: Vec<WsWriter>,
+    },
 }
 
 impl PublishVia {
@@ -141,7 +149,7 @@ impl PublishVia {
                 }
                 writer.flush().await
             }
-            Self::Http(h) => {
+            Self::Http(h) | Self::GraphQL { publisher: h, .. } => {
                 for p in payloads {
                     h.publish(p.clone()).await?;
                 }
@@ -156,6 +164,7 @@ pub async fn run(target: &Target, cfg: &FanoutConfig) -> io::Result<Report> {
     let name = match cfg.transport {
         Transport::WebSocket => "fanout",
         Transport::Sse => "sse",
+        Transport::GraphQL => "graphql",
     };
     let mut report = Report::new(name);
     report.param("subscribers", cfg.subscribers as f64);
@@ -209,6 +218,46 @@ pub async fn run(target: &Target, cfg: &FanoutConfig) -> io::Result<Report> {
                 PublishVia::Ws {
                     writer,
                     _others: writers,
+                },
+                tasks,
+            )
+        }
+        Transport::GraphQL => {
+            let opened = open_many(
+                target,
+                cfg.subscribers,
+                128,
+                1,
+                per_attempt,
+                connect_deadline,
+                |i, src| {
+                    WsConn::connect_graphql(src, server, i as u32 + 1, "subscription { fanout }")
+                },
+            )
+            .await;
+            check_opened(opened.conns.len(), cfg.subscribers, opened.first_error)?;
+            let mut writers = Vec::with_capacity(cfg.subscribers);
+            let mut tasks = Vec::with_capacity(cfg.subscribers);
+            for conn in opened.conns {
+                let (reader, w) = conn.into_split();
+                writers.push(w);
+                let (p, s) = (progress.clone(), stop_rx.clone());
+                tasks.push(tokio::spawn(graphql_subscriber(
+                    reader,
+                    cfg.messages,
+                    clock,
+                    p,
+                    s,
+                    writers.len(),
+                )));
+            }
+            // The write halves stay open (dropping one would shut its connection down)
+            // until the run ends.
+            let publisher = Publisher::connect(target.sources.pick(0), server).await?;
+            (
+                PublishVia::GraphQL {
+                    publisher,
+                    _writers: writers,
                 },
                 tasks,
             )
@@ -407,6 +456,52 @@ async fn ws_subscriber(
     }
     // Keep the connection open until the run stops, so closing does not load the server
     // while others are still receiving.
+    if !*stop.borrow() {
+        let _ = stop.changed().await;
+    }
+    drop(reader);
+    tally
+}
+
+/// The payload inside a `next` message: the string value of `"fanout"`.
+fn graphql_payload(text: &[u8]) -> Option<&[u8]> {
+    const KEY: &[u8] = b"\"fanout\":\"";
+    let start = text.windows(KEY.len()).position(|w| w == KEY)? + KEY.len();
+    let rest = text.get(start..)?;
+    let end = rest.iter().position(|b| *b == b'"')?;
+    rest.get(..end)
+}
+
+async fn graphql_subscriber(
+    mut reader: WsReader,
+    messages: u64,
+    clock: Clock,
+    progress: Arc<Progress>,
+    mut stop: watch::Receiver<bool>,
+    _index: usize,
+) -> SubTally {
+    let mut tally = SubTally::new(messages);
+    loop {
+        let mut closed = false;
+        let read = reader.read_frames(|frame| match frame.opcode {
+            OP_TEXT => match graphql_payload(frame.payload) {
+                Some(payload) => tally.on_payload(payload, &clock, &progress),
+                None => tally.bad_payloads += 1,
+            },
+            OP_CLOSE => closed = true,
+            _ => {}
+        });
+        tokio::select! {
+            biased;
+            r = read => match r {
+                Ok(0) => { tally.error = Some("server closed a GraphQL connection".into()); break; }
+                Ok(_) if closed => { tally.error = Some("server sent close on a GraphQL connection".into()); break; }
+                Ok(_) => {}
+                Err(e) => { tally.error = Some(format!("GraphQL read: {e}")); break; }
+            },
+            _ = stop.changed() => break,
+        }
+    }
     if !*stop.borrow() {
         let _ = stop.changed().await;
     }

@@ -37,6 +37,8 @@ pub(crate) enum Source {
     Pending,
     /// `&RequestHead`: the whole request head (method, URI, headers, parameters).
     Head,
+    /// A `FromRequestHead` type: `Auth<T>` (what a guard produced) or `#[extract]`.
+    Extract,
     /// Nothing the decorator knows: an error, reported by validation.
     Unknown,
     /// Its attribute was malformed; the error is already reported.
@@ -58,12 +60,16 @@ pub(crate) struct RouteMethod {
     pub(crate) path: LitStr,
     pub(crate) sig: syn::Signature,
     pub(crate) args: Vec<Arg>,
+    /// `#[use_guards(..)]` of the method.
+    pub(crate) guards: Vec<Type>,
 }
 
 /// A `#[controller]` `impl` block: the item (decorator attributes removed) and its routes.
 pub(crate) struct ControllerImpl {
     pub(crate) item: ItemImpl,
     pub(crate) routes: Vec<RouteMethod>,
+    /// `#[use_guards(..)]` of the block: they run for every route, before the method's.
+    pub(crate) guards: Vec<Type>,
 }
 
 /// A `#[controller("/prefix")]` struct.
@@ -129,6 +135,10 @@ impl ControllerImpl {
                 continue;
             };
             let route_attrs = attr::take_route_attrs(&mut method.attrs);
+            let guards = attr::take_guards(&mut method.attrs).unwrap_or_else(|e| {
+                errors.push(e);
+                Vec::new()
+            });
             // Argument attributes are removed from every method, decorated or not, so a
             // stray `#[query]` is reported by us rather than as an unknown attribute.
             let mut args = Vec::new();
@@ -184,9 +194,18 @@ impl ControllerImpl {
                 path: route.path,
                 sig: method.sig.clone(),
                 args,
+                guards,
             });
         }
-        Self { item, routes }
+        let guards = attr::take_guards(&mut item.attrs).unwrap_or_else(|e| {
+            errors.push(e);
+            Vec::new()
+        });
+        Self {
+            item,
+            routes,
+            guards,
+        }
     }
 
     /// The type the block implements.
@@ -237,6 +256,7 @@ fn classify(ident: Option<&Ident>, ty: &Type, attr: Option<ArgAttr>) -> (Source,
             let key = key.map(|k| k.value()).or(name).unwrap_or_default();
             (Source::Query(key), Some(span))
         }
+        Some(ArgAttr::Extract(span)) => (Source::Extract, Some(span)),
         Some(ArgAttr::Header(key, span)) => {
             let key = key
                 .map(|k| k.value())
@@ -248,6 +268,7 @@ fn classify(ident: Option<&Ident>, ty: &Type, attr: Option<ArgAttr>) -> (Source,
         None => match last_segment(ty).as_deref() {
             Some("WebSocket") => (Source::Socket, None),
             Some("PendingUpgrade") => (Source::Pending, None),
+            Some("Auth") => (Source::Extract, None),
             _ => match name {
                 // Checked against the route's path by validation.
                 Some(name) => (Source::Path(name), None),

@@ -94,6 +94,8 @@ pub(crate) enum ArgAttr {
     Query(Option<LitStr>, Span),
     /// `#[header]` or `#[header("name")]`.
     Header(Option<LitStr>, Span),
+    /// `#[extract]`: the type implements `FromRequestHead`.
+    Extract(Span),
 }
 
 /// Removes `#[query]` / `#[header]` from an argument's attributes and returns it.
@@ -105,6 +107,17 @@ pub(crate) fn take_arg_attr(attrs: &mut Vec<Attribute>) -> syn::Result<Option<Ar
             "query"
         } else if attr.path().is_ident("header") {
             "header"
+        } else if attr.path().is_ident("extract") {
+            if found.is_some() {
+                let e = syn::Error::new(attr.span(), "an argument takes one argument attribute");
+                match &mut error {
+                    Some(all) => all.combine(e),
+                    None => error = Some(e),
+                }
+            } else {
+                found = Some(ArgAttr::Extract(attr.span()));
+            }
+            return false;
         } else {
             return true;
         };
@@ -209,4 +222,36 @@ pub(crate) fn take_inject_attr(attrs: &mut Vec<Attribute>) -> syn::Result<Option
         false
     });
     result
+}
+
+/// Removes `#[use_guards(A, B)]` from `attrs` and returns the guard types, in order.
+pub(crate) fn take_guards(attrs: &mut Vec<Attribute>) -> syn::Result<Vec<syn::Type>> {
+    let mut guards = Vec::new();
+    let mut error: Option<syn::Error> = None;
+    attrs.retain(|attr| {
+        if !attr.path().is_ident("use_guards") {
+            return true;
+        }
+        let parsed = attr.parse_args_with(
+            syn::punctuated::Punctuated::<syn::Type, syn::Token![,]>::parse_terminated,
+        );
+        match parsed {
+            Ok(list) if !list.is_empty() => guards.extend(list),
+            _ => {
+                let e = syn::Error::new_spanned(
+                    attr,
+                    "write the guard types: `#[use_guards(AuthGuard, ..)]`",
+                );
+                match &mut error {
+                    Some(all) => all.combine(e),
+                    None => error = Some(e),
+                }
+            }
+        }
+        false
+    });
+    match error {
+        Some(e) => Err(e),
+        None => Ok(guards),
+    }
 }

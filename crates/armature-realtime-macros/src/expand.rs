@@ -88,7 +88,10 @@ pub(crate) fn controller_impl(def: &ControllerImpl) -> TokenStream {
     let p = private();
     let item = &def.item;
     let self_ty = def.self_ty();
-    let entries = def.routes.iter().map(route_entry);
+    let entries = def
+        .routes
+        .iter()
+        .map(|route| route_entry(route, &def.guards));
     let routes = def.routes.iter().map(|route| {
         let path = &route.path;
         let entry = entry_name(route);
@@ -133,10 +136,27 @@ fn entry_name(route: &RouteMethod) -> syn::Ident {
     format_ident!("__armature_route_{}", route.sig.ident)
 }
 
-fn route_entry(route: &RouteMethod) -> TokenStream {
+fn route_entry(route: &RouteMethod, controller_guards: &[syn::Type]) -> TokenStream {
     let p = private();
     let entry = entry_name(route);
     let method = &route.sig.ident;
+    let websocket = route.kind == RouteKind::WebSocket;
+    // The Origin check (WebSocket routes) runs first, then the guards, controller's first.
+    let mut guards = Vec::new();
+    if websocket {
+        guards.push(quote! {
+            if let #p::Some(__refused) = #p::origin_refusal(&__head) {
+                return __refused;
+            }
+        });
+    }
+    for guard in controller_guards.iter().chain(&route.guards) {
+        guards.push(quote_spanned! {guard.span()=>
+            if let #p::Err(__refusal) = #p::run_guard::<#guard>(&mut __head).await {
+                return #p::refuse(__head, __refusal, #websocket).await;
+            }
+        });
+    }
     let mut extract = Vec::new();
     let mut call_args = Vec::new();
     let mut socket_setup = TokenStream::new();
@@ -154,6 +174,7 @@ fn route_entry(route: &RouteMethod) -> TokenStream {
             Source::Header(key) => {
                 Some(quote_spanned!(span=> #p::header_param::<#ty>(&__head, #key)))
             }
+            Source::Extract => Some(quote_spanned!(span=> #p::extract::<#ty>(&__head))),
             Source::Socket => {
                 socket_setup = quote! {
                     let #var = match __pending.accept().await {
@@ -221,6 +242,9 @@ fn route_entry(route: &RouteMethod) -> TokenStream {
             __head: #p::RequestHead,
         ) -> #p::BoxFuture<#p::Response<#p::Body>> {
             #p::Box::pin(async move {
+                #[allow(unused_mut)]
+                let mut __head = __head;
+                #(#guards)*
                 #(#extract)*
                 #body
             })

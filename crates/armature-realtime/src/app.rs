@@ -10,11 +10,12 @@ use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 
 use crate::Error;
 use crate::body::{Body, bytes_response_static, text_response};
-use crate::di::Injectable;
+use crate::di::{Container, Injectable};
 use crate::module::{Module, ModuleBuilder, Route, RouteKind};
 use crate::request::RequestHead;
 use crate::router::{Match, Router, join_paths};
 use crate::server::Server;
+use crate::sessions::Sessions;
 use crate::shutdown::{self, ShutdownSignal, ShutdownTrigger};
 use crate::static_files::StaticDir;
 use crate::ws::{Hub, OriginPolicy, WebSocketConfig};
@@ -190,6 +191,8 @@ impl App {
                 signal,
                 trigger,
                 hub: Hub::new(config),
+                container: Arc::new(std::mem::take(&mut self.builder.container)),
+                sessions: Arc::new(Sessions::default()),
                 allow_origin: self.allow_origin,
             }),
         })
@@ -220,6 +223,8 @@ struct Inner {
     signal: ShutdownSignal,
     trigger: ShutdownTrigger,
     hub: Hub,
+    container: Arc<Container>,
+    sessions: Arc<Sessions>,
     allow_origin: Option<HeaderValue>,
 }
 
@@ -277,6 +282,8 @@ impl AppService {
         };
         parts.extensions.insert(self.inner.signal.clone());
         parts.extensions.insert(self.inner.hub.clone());
+        parts.extensions.insert(Arc::clone(&self.inner.container));
+        parts.extensions.insert(Arc::clone(&self.inner.sessions));
         let method = parts.method.clone();
         let path = parts.uri.path().to_owned();
         let gzip = crate::sse::accepts_gzip(&parts.headers);
@@ -297,6 +304,18 @@ impl AppService {
                 .insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
         }
         response
+    }
+
+    /// Closes every WebSocket of `user` (the auth guard's [`UserId`](crate::guard::UserId))
+    /// on this node with 1008 `"logged out"`; returns how many were open.
+    pub fn close_user(&self, user: &str) -> usize {
+        let (code, reason) = crate::sessions::LOGOUT_CLOSE;
+        self.inner.sessions.close_user(user, code, reason)
+    }
+
+    /// The live connections of each user on this node.
+    pub fn sessions(&self) -> &Sessions {
+        &self.inner.sessions
     }
 
     /// The signal raised when the server serving this app shuts down.

@@ -102,11 +102,24 @@ impl Container {
     /// [`Error::Internal`] when `T` is not a registered provider or depends on itself
     /// (directly or through others), or whatever `T::create` fails with.
     pub fn resolve<T: Injectable>(&self) -> Result<T, Error> {
+        self.resolve_inner::<T>(false)
+    }
+
+    /// [`resolve`](Self::resolve), creating (and keeping) an instance of an unregistered
+    /// `T` too: how guards named in `#[use_guards]` are found.
+    ///
+    /// # Errors
+    /// A cycle, or whatever `T::create` fails with.
+    pub fn resolve_or_create<T: Injectable>(&self) -> Result<T, Error> {
+        self.resolve_inner::<T>(true)
+    }
+
+    fn resolve_inner<T: Injectable>(&self, create_unregistered: bool) -> Result<T, Error> {
         let id = TypeId::of::<T>();
         if let Some(existing) = self.cached::<T>() {
             return Ok(existing);
         }
-        if !self.registered.contains_key(&id) {
+        if !create_unregistered && !self.registered.contains_key(&id) {
             return Err(Error::Internal(format!(
                 "provider `{}` is not registered: add it to a module's `providers`",
                 type_name::<T>()

@@ -8,6 +8,7 @@ pub use std::time::Duration;
 
 pub use armature_realtime_macros::{controller, injectable, module, sse, websocket};
 
+pub use crate::guard::{Auth, Guard, Refusal, UserId};
 pub use crate::sse::{ReceiverStream, ServerSentEvent, SseBroadcaster, SseStream};
 pub use crate::sse_route::EventStream;
 pub use crate::ws::{

@@ -3,6 +3,7 @@
 
 pub use std::boxed::Box;
 pub use std::default::Default;
+pub use std::option::Option::{self, None, Some};
 pub use std::result::Result::{self, Err, Ok};
 pub use std::sync::Arc;
 pub use std::vec;
@@ -13,6 +14,7 @@ pub use http::{Method, Response};
 pub use crate::Error;
 pub use crate::body::Body;
 pub use crate::di::{Container, Injectable};
+pub use crate::guard::run_guard;
 pub use crate::module::{
     BoxFuture, Controller, ControllerRoutes, Module, ModuleBuilder, Route, RouteKind,
 };
@@ -20,6 +22,29 @@ pub use crate::request::RequestHead;
 pub use crate::shutdown::ShutdownSignal;
 pub use crate::sse_route::EventStream;
 pub use crate::ws_route::{HandlerOutcome, websocket};
+
+/// The `403` of a WebSocket route whose `Origin` the app's policy refuses.
+pub fn origin_refusal(head: &RequestHead) -> Option<Response<Body>> {
+    crate::ws_route::origin_refusal(head)
+}
+
+/// The answer to a guard's refusal: its status, or on a WebSocket route with
+/// [`Refusal::Close`](crate::guard::Refusal::Close) an upgrade closed at once.
+pub async fn refuse(
+    head: RequestHead,
+    refusal: crate::guard::Refusal,
+    websocket: bool,
+) -> Response<Body> {
+    crate::ws_route::refuse(head, refusal, websocket).await
+}
+
+/// A `FromRequestHead` argument, or the error that refuses the request.
+///
+/// # Errors
+/// The extractor's error.
+pub fn extract<T: crate::guard::FromRequestHead>(head: &RequestHead) -> Result<T, Error> {
+    T::from_request_head(head)
+}
 
 pub use crate::body::error_response;
 use crate::request::{FromParam, ParamError};

@@ -88,6 +88,21 @@ impl RequestHead {
         &self.parts.extensions
     }
 
+    /// The request's extensions, mutably: a guard leaves what it found here
+    /// ([`Auth`](crate::guard::Auth), [`UserId`](crate::guard::UserId)).
+    pub fn extensions_mut(&mut self) -> &mut http::Extensions {
+        &mut self.parts.extensions
+    }
+
+    /// The address of the client (the TCP peer; behind a proxy, the proxy), when the
+    /// request came through the app's server.
+    pub fn peer_addr(&self) -> Option<std::net::SocketAddr> {
+        self.parts
+            .extensions
+            .get::<armature_ws::PeerAddr>()
+            .map(|p| p.0)
+    }
+
     /// The request parts, mutably (to take the upgrade handle, for instance).
     pub fn parts_mut(&mut self) -> &mut Parts {
         &mut self.parts

@@ -8,14 +8,18 @@
 //! [`WebSocket`]; the same task then serves the connection for its whole life.
 
 use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use http::{Request, Response, StatusCode};
 use tokio::sync::oneshot;
 
 use crate::Error;
 use crate::body::{Body, error_response, from_full, text_response};
+use crate::guard::{ExpiresAt, Refusal, UserId};
 use crate::request::RequestHead;
-use crate::ws::{OriginPolicy, WebSocket, WebSocketUpgrade};
+use crate::sessions::Sessions;
+use crate::ws::{OriginPolicy, WebSocket, WebSocketConnection, WebSocketUpgrade, check_origin};
 
 /// A WebSocket upgrade request that the handler has not accepted yet.
 ///
@@ -165,16 +169,35 @@ where
         }
     };
     let (accept_tx, accept_rx) = oneshot::channel();
+    // A token carried in Sec-WebSocket-Protocol: the handler does not see it, the marker
+    // is agreed if the handler agrees on nothing else.
+    let marker = head.extensions().get::<SubprotocolToken>().cloned();
+    let requested_protocols = match &marker {
+        Some(m) => strip_token(upgrade.requested_protocols(), &m.marker),
+        None => upgrade.requested_protocols().to_vec(),
+    };
+    let user = head.extensions().get::<UserId>().cloned();
+    let expires = head.extensions().get::<ExpiresAt>().copied();
+    let sessions = head.extensions().get::<Arc<Sessions>>().cloned();
     let pending = PendingUpgrade {
         accept: Some(accept_tx),
-        requested_protocols: upgrade.requested_protocols().to_vec(),
+        requested_protocols,
         protocols: Vec::new(),
     };
     let mut task = tokio::spawn(handler(pending, head));
     tokio::select! {
         accepted = accept_rx => match accepted {
-            Ok(Accept { socket: socket_tx, protocols }) => {
+            Ok(Accept { socket: socket_tx, mut protocols }) => {
+                if let Some(m) = marker {
+                    protocols.push(m.marker);
+                }
                 from_full(upgrade.protocols(protocols).on_upgrade(move |socket| async move {
+                    if let (Some(UserId(user)), Some(sessions)) = (&user, &sessions) {
+                        sessions.insert(user, socket.connection());
+                    }
+                    if let Some(ExpiresAt(at)) = expires {
+                        close_at_expiry(socket.connection(), at);
+                    }
                     // The handler's task owns the socket from here on.
                     let _ = socket_tx.send(socket);
                 }))
@@ -197,5 +220,93 @@ fn refused(finished: Result<Result<(), Error>, tokio::task::JoinError>) -> Respo
             tracing::error!(error = %err, "websocket handler panicked before accepting");
             text_response(StatusCode::INTERNAL_SERVER_ERROR, "handler failed")
         }
+    }
+}
+
+/// Put in a request's extensions by an auth guard that read the token from
+/// `Sec-WebSocket-Protocol`: the client offered `marker` followed by the token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubprotocolToken {
+    /// The protocol name announcing the token (agreed in the `101`, the token never is).
+    pub marker: String,
+}
+
+/// The client's protocols without the token that follows `marker`.
+fn strip_token(protocols: &[String], marker: &str) -> Vec<String> {
+    let mut out = Vec::with_capacity(protocols.len());
+    let mut skip = false;
+    for p in protocols {
+        if skip {
+            skip = false;
+            continue;
+        }
+        if p == marker {
+            skip = true;
+        } else {
+            out.push(p.clone());
+        }
+    }
+    out
+}
+
+/// Closes `connection` with 1008 when its credentials expire.
+fn close_at_expiry(connection: WebSocketConnection, at: SystemTime) {
+    let left = at.duration_since(SystemTime::now()).unwrap_or_default();
+    tokio::spawn(async move {
+        // Checked every second at most once a minute: the task ends soon after the
+        // connection does.
+        let deadline = tokio::time::Instant::now() + left;
+        loop {
+            if connection.is_closed() {
+                return;
+            }
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                break;
+            }
+            tokio::time::sleep((deadline - now).min(Duration::from_secs(60))).await;
+        }
+        tracing::info!(id = connection.id(), "token expired: closing with 1008");
+        let _ = connection.close(1008u16, "token expired").await;
+    });
+}
+
+/// The `403` of a WebSocket request whose `Origin` the app's policy refuses.
+pub(crate) fn origin_refusal(head: &RequestHead) -> Option<Response<Body>> {
+    let hub = head.extensions().get::<crate::ws::Hub>()?;
+    let mut request = Request::new(());
+    *request.headers_mut() = head.headers().clone();
+    *request.uri_mut() = head.uri().clone();
+    match check_origin(&request, hub.config().get_origin_policy()) {
+        Ok(()) => None,
+        Err(rejection) => {
+            tracing::info!(
+                path = head.uri().path(),
+                origin = head.header("origin"),
+                "websocket upgrade refused: origin not allowed"
+            );
+            Some(from_full(rejection.into_response()))
+        }
+    }
+}
+
+/// The answer to a guard's refusal: its status; on a WebSocket route with
+/// [`Refusal::Close`], the upgrade is accepted and closed at once with its code.
+pub(crate) async fn refuse(
+    head: RequestHead,
+    refusal: Refusal,
+    websocket_route: bool,
+) -> Response<Body> {
+    match refusal {
+        Refusal::Close { code, reason } if websocket_route => {
+            websocket(head, move |pending, _| async move {
+                let mut socket = pending.accept().await?;
+                socket.close(code, reason).await?;
+                while let Some(Ok(_)) = socket.recv().await {}
+                Ok(())
+            })
+            .await
+        }
+        other => other.into_response(),
     }
 }

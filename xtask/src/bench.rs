@@ -65,7 +65,16 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         .iter()
         .filter_map(|id| catalog::scenario(id))
         .collect();
-    let total = servers.len() * scenarios.len() * opts.runs;
+    let total = servers
+        .iter()
+        .map(|server| {
+            scenarios
+                .iter()
+                .filter(|sc| catalog::runs(server.id, sc.id))
+                .count()
+        })
+        .sum::<usize>()
+        * opts.runs;
     let timeout = Duration::from_secs(if opts.quick { 90 } else { 400 });
     let started = Instant::now();
     let mut done = 0usize;
@@ -73,6 +82,9 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     for server in &servers {
         let log = logs.join(format!("{}.log", server.id));
         for sc in &scenarios {
+            if !catalog::runs(server.id, sc.id) {
+                continue;
+            }
             let mut cell = Cell::new(server.id, sc.id);
             for i in 1..=opts.runs {
                 eprintln!(

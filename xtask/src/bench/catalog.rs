@@ -24,8 +24,20 @@ pub(crate) struct Server {
     pub(crate) launch: Launch,
 }
 
+/// Servers that serve only the GraphQL scenario (and the only ones that serve it).
+pub(crate) const GRAPHQL_SERVERS: [&str; 2] = ["armature-graphql", "async-graphql"];
+
+/// The GraphQL scenario's id.
+pub(crate) const GRAPHQL_SCENARIO: &str = "graphql-1k";
+
+/// True when `server` runs `scenario`: the GraphQL pair runs the GraphQL scenario only,
+/// every other server every other scenario.
+pub(crate) fn runs(server: &str, scenario: &str) -> bool {
+    GRAPHQL_SERVERS.contains(&server) == (scenario == GRAPHQL_SCENARIO)
+}
+
 /// Every server, ours first.
-pub(crate) const SERVERS: [Server; 5] = [
+pub(crate) const SERVERS: [Server; 7] = [
     Server {
         id: "armature",
         label: "armature (ours)",
@@ -55,6 +67,18 @@ pub(crate) const SERVERS: [Server; 5] = [
         label: "uWebSockets (Node)",
         short: "uws",
         launch: Launch::NodeUws,
+    },
+    Server {
+        id: "armature-graphql",
+        label: "armature-realtime-graphql (ours)",
+        short: "ours gql",
+        launch: Launch::BenchesBin("graphql_ours"),
+    },
+    Server {
+        id: "async-graphql",
+        label: "async-graphql-axum",
+        short: "async-gql",
+        launch: Launch::BenchesBin("peer_async_graphql"),
     },
 ];
 
@@ -118,8 +142,8 @@ const FANOUT_ROWS: &[Row] = &[
     row("missing", "missing deliveries", Better::Zero),
 ];
 
-/// Every scenario of PROTOCOL.md.
-pub(crate) const SCENARIOS: [Scenario; 7] = [
+/// Every scenario of PROTOCOL.md, and the GraphQL one.
+pub(crate) const SCENARIOS: [Scenario; 8] = [
     Scenario {
         id: "echo",
         label: "echo, 64 conns × 16 in flight",
@@ -252,6 +276,30 @@ pub(crate) const SCENARIOS: [Scenario; 7] = [
         // the cell shows "(N of 50 k opened)": the largest count the open-file limit allowed
         rows: &[row("kib_per_conn", "KiB per connection", Better::Lower)],
         chart_row: 0,
+    },
+    Scenario {
+        id: GRAPHQL_SCENARIO,
+        label: "GraphQL subscriptions (graphql-transport-ws), 1,000 subscribers",
+        full: &[
+            "graphql",
+            "--subscribers",
+            "1000",
+            "--messages",
+            "300",
+            "--payload",
+            "64",
+        ],
+        quick: &[
+            "graphql",
+            "--subscribers",
+            "100",
+            "--messages",
+            "100",
+            "--payload",
+            "64",
+        ],
+        rows: FANOUT_ROWS,
+        chart_row: 1,
     },
 ];
 

@@ -61,7 +61,7 @@ impl WebSocketController {
                         .broadcast(&room_name, text.as_str())
                         .await?;
                 }
-                Ok(WebSocketMessage::Close(_)) | Err(_) => break,
+                Ok(WebSocketMessage::Close) | Err(_) => break,
                 Ok(_) => {}
             }
         }

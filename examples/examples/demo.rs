@@ -269,7 +269,7 @@ impl ChatController {
                     };
                     room.broadcast_json(&line).await?;
                 }
-                Ok(WebSocketMessage::Close(_)) | Err(_) => break,
+                Ok(WebSocketMessage::Close) | Err(_) => break,
                 Ok(_) => {}
             }
         }

@@ -1,9 +1,13 @@
 //! Shared by the decoder targets: decode the input whole and in reads of a size taken from
 //! its first byte, and require the same messages and the same error either way.
 
-use armature_ws_core::{Config, Decoder, Error, WebSocketMessage, bytes::BytesMut};
+use armature_ws_core::{CloseFrame, Config, Decoder, Error, WebSocketMessage, bytes::BytesMut};
 
-fn decode(config: Config, data: &[u8], read: usize) -> (Vec<WebSocketMessage>, Option<Error>) {
+fn decode(
+    config: Config,
+    data: &[u8],
+    read: usize,
+) -> (Vec<WebSocketMessage>, Option<Error>, Option<CloseFrame>) {
     let mut decoder = Decoder::new(config);
     let mut src = BytesMut::new();
     let mut out = Vec::new();
@@ -13,11 +17,11 @@ fn decode(config: Config, data: &[u8], read: usize) -> (Vec<WebSocketMessage>, O
             match decoder.decode(&mut src) {
                 Ok(Some(msg)) => out.push(msg),
                 Ok(None) => break,
-                Err(err) => return (out, Some(err)),
+                Err(err) => return (out, Some(err), decoder.close_frame().cloned()),
             }
         }
     }
-    (out, None)
+    (out, None, decoder.close_frame().cloned())
 }
 
 pub fn check(config: Config, data: &[u8]) {
@@ -32,11 +36,11 @@ pub fn check(config: Config, data: &[u8]) {
         if msg.is_control() {
             assert!(msg.len() <= 125, "control payload over 125 bytes");
         }
-        if let Some(close) = msg.as_close() {
-            assert!(
-                close.code.is_allowed(),
-                "close code not allowed on the wire"
-            );
-        }
+    }
+    if let Some(close) = &whole.2 {
+        assert!(
+            close.code.is_allowed(),
+            "close code not allowed on the wire"
+        );
     }
 }

@@ -63,7 +63,8 @@ pub struct Decoder {
     decompressor: Option<Box<Decompressor>>,
 }
 
-/// The fragmented message being assembled.
+/// The fragmented message being assembled, or, once the peer's close frame arrived (nothing
+/// may follow it), that frame: kept in the same slot so the decoder stays small.
 #[derive(Debug)]
 enum Partial {
     /// Text, checked fragment by fragment as it is appended.
@@ -74,6 +75,8 @@ enum Partial {
         text: bool,
         data: Vec<u8>,
     },
+    /// The peer's close frame (`None`: it carried no code).
+    Closed(Option<CloseFrame>),
 }
 
 impl Partial {
@@ -82,6 +85,7 @@ impl Partial {
             Partial::Text(text) => text.len(),
             Partial::Binary(data) => data.len(),
             Partial::Compressed { data, .. } => data.len(),
+            Partial::Closed(_) => 0,
         }
     }
 }
@@ -148,7 +152,20 @@ impl Decoder {
 
     /// Whether a fragmented message is in progress.
     pub fn in_fragmented_message(&self) -> bool {
-        self.partial.is_some()
+        matches!(
+            self.partial.as_deref(),
+            Some(Partial::Text(_) | Partial::Binary(_) | Partial::Compressed { .. })
+        )
+    }
+
+    /// The code and reason of the peer's close frame, once
+    /// [`decode`](Decoder::decode) returned [`WebSocketMessage::Close`]; `None` before, or
+    /// when the close frame carried no code.
+    pub fn close_frame(&self) -> Option<&CloseFrame> {
+        match self.partial.as_deref() {
+            Some(Partial::Closed(frame)) => frame.as_ref(),
+            _ => None,
+        }
     }
 
     /// Whether the peer's close frame has been decoded.
@@ -219,7 +236,8 @@ impl Decoder {
             OpCode::Close => {
                 let close = CloseFrame::parse(payload.freeze())?;
                 self.closed = true;
-                WebSocketMessage::Close(close)
+                self.partial = Some(Box::new(Partial::Closed(close)));
+                WebSocketMessage::Close
             }
             // One check of the whole payload, which also makes the zero-copy `Utf8Bytes`.
             OpCode::Text if header.fin => WebSocketMessage::Text(
@@ -243,7 +261,7 @@ impl Decoder {
                         text.push(&payload).map_err(|_| Error::InvalidUtf8)?;
                     }
                     Some(Partial::Binary(data)) => data.unsplit(payload),
-                    Some(Partial::Compressed { .. }) | None => {
+                    Some(Partial::Compressed { .. } | Partial::Closed(_)) | None => {
                         return Err(ProtocolError::UnexpectedContinuation.into());
                     }
                 }
@@ -255,7 +273,7 @@ impl Decoder {
                         WebSocketMessage::Text(text.finish().map_err(|_| Error::InvalidUtf8)?)
                     }
                     Some(Partial::Binary(data)) => WebSocketMessage::Binary(data.freeze()),
-                    Some(Partial::Compressed { .. }) | None => {
+                    Some(Partial::Compressed { .. } | Partial::Closed(_)) | None => {
                         return Err(ProtocolError::UnexpectedContinuation.into());
                     }
                 }
@@ -414,7 +432,7 @@ impl Decoder {
                 return Err(ProtocolError::ControlFrameTooBig(header.payload_len).into());
             }
         } else {
-            match (header.opcode, self.partial.is_some()) {
+            match (header.opcode, self.in_fragmented_message()) {
                 (OpCode::Continuation, false) => {
                     return Err(ProtocolError::UnexpectedContinuation.into());
                 }

@@ -221,14 +221,37 @@ mod rfc6455_5_5_1_close {
 
     #[test]
     fn close_with_code_and_reason() {
+        let mut d = server();
         assert_eq!(
-            decode_all(&mut server(), &frame(0x8, true, b"\x03\xe8bye")),
-            Ok(vec![WebSocketMessage::close(CloseCode::Normal, "bye")])
+            decode_all(&mut d, &frame(0x8, true, b"\x03\xe8bye")),
+            Ok(vec![WebSocketMessage::Close])
         );
         assert_eq!(
-            decode_all(&mut server(), &frame(0x8, true, b"")),
-            Ok(vec![WebSocketMessage::Close(None)])
+            d.close_frame(),
+            Some(&CloseFrame::new(CloseCode::Normal, "bye"))
         );
+        assert!(!d.in_fragmented_message());
+        let mut d = server();
+        assert_eq!(
+            decode_all(&mut d, &frame(0x8, true, b"")),
+            Ok(vec![WebSocketMessage::Close])
+        );
+        assert_eq!(d.close_frame(), None);
+        assert!(d.is_closed());
+    }
+
+    /// A close between the fragments of a message ends the message too.
+    #[test]
+    fn close_inside_a_fragmented_message() {
+        let mut bytes = frame(0x1, false, b"par");
+        bytes.extend(frame(0x8, true, b"\x03\xe9"));
+        let mut d = server();
+        assert_eq!(
+            decode_all(&mut d, &bytes),
+            Ok(vec![WebSocketMessage::Close])
+        );
+        assert_eq!(d.close_frame().map(|f| f.code), Some(CloseCode::Away));
+        assert!(!d.in_fragmented_message());
     }
 
     #[test]
@@ -255,8 +278,10 @@ mod rfc6455_5_5_1_close {
         for code in [
             1000u16, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 3000, 3999, 4000, 4999,
         ] {
-            let msgs = decode_all(&mut server(), &frame(0x8, true, &code.to_be_bytes()));
-            assert_eq!(msgs, Ok(vec![WebSocketMessage::close(code, "")]), "{code}");
+            let mut d = server();
+            let msgs = decode_all(&mut d, &frame(0x8, true, &code.to_be_bytes()));
+            assert_eq!(msgs, Ok(vec![WebSocketMessage::Close]), "{code}");
+            assert_eq!(d.close_frame(), Some(&CloseFrame::new(code, "")), "{code}");
         }
     }
 
@@ -277,7 +302,7 @@ mod rfc6455_5_5_1_close {
         bytes.extend(frame(0x1, true, b"late"));
         let mut d = server();
         let mut src = BytesMut::from(&bytes[..]);
-        assert_eq!(d.decode(&mut src), Ok(Some(WebSocketMessage::Close(None))));
+        assert_eq!(d.decode(&mut src), Ok(Some(WebSocketMessage::Close)));
         assert!(d.is_closed());
         assert_eq!(
             d.decode(&mut src),
@@ -451,7 +476,7 @@ mod streaming {
             WebSocketMessage::ping(&b"are you there"[..]),
             WebSocketMessage::binary(binary),
             WebSocketMessage::text("😀!"),
-            WebSocketMessage::close(CloseCode::Away, "going away"),
+            WebSocketMessage::Close,
         ];
         (bytes, expected)
     }

@@ -66,8 +66,8 @@ pub fn encoded_len(msg: &WebSocketMessage) -> usize {
     FrameHeader::new(msg.opcode(), len as u64).len() + len
 }
 
-/// The payload length as sent: ping and pong payloads are cut to 125 bytes, a close carries
-/// its code and its reason cut to 123 bytes.
+/// The payload length as sent: ping and pong payloads are cut to 125 bytes; a bare close
+/// carries nothing (see [`encode_close`] for one with a code).
 fn payload_len(msg: &WebSocketMessage) -> usize {
     match msg {
         WebSocketMessage::Text(text) => text.len(),
@@ -75,10 +75,7 @@ fn payload_len(msg: &WebSocketMessage) -> usize {
         WebSocketMessage::Ping(data) | WebSocketMessage::Pong(data) => {
             data.len().min(MAX_CONTROL_PAYLOAD)
         }
-        WebSocketMessage::Close(Some(close)) if close.code.is_allowed() => {
-            2 + close.wire_reason().len()
-        }
-        WebSocketMessage::Close(_) => 0,
+        WebSocketMessage::Close => 0,
     }
 }
 
@@ -96,18 +93,21 @@ fn encode_with(msg: &WebSocketMessage, mask: Option<[u8; 4]>, dst: &mut BytesMut
             let len = data.len().min(MAX_CONTROL_PAYLOAD);
             encode_frame_into(OpCode::Pong, true, &data[..len], mask, dst);
         }
-        WebSocketMessage::Close(close) => {
-            let mut payload = [0u8; MAX_CONTROL_PAYLOAD];
-            let mut len = 0;
-            if let Some(close) = close.as_ref().filter(|c| c.code.is_allowed()) {
-                let reason = close.wire_reason().as_bytes();
-                payload[..2].copy_from_slice(&u16::from(close.code).to_be_bytes());
-                payload[2..2 + reason.len()].copy_from_slice(reason);
-                len = 2 + reason.len();
-            }
-            encode_frame_into(OpCode::Close, true, &payload[..len], mask, dst);
-        }
+        WebSocketMessage::Close => encode_close_into(None, mask, dst),
     }
+}
+
+/// A close frame with the code and reason of `close`, if given and sendable.
+fn encode_close_into(close: Option<&CloseFrame>, mask: Option<[u8; 4]>, dst: &mut BytesMut) {
+    let mut payload = [0u8; MAX_CONTROL_PAYLOAD];
+    let mut len = 0;
+    if let Some(close) = close.filter(|c| c.code.is_allowed()) {
+        let reason = close.wire_reason().as_bytes();
+        payload[..2].copy_from_slice(&u16::from(close.code).to_be_bytes());
+        payload[2..2 + reason.len()].copy_from_slice(reason);
+        len = 2 + reason.len();
+    }
+    encode_frame_into(OpCode::Close, true, &payload[..len], mask, dst);
 }
 
 /// Appends `msg` as one unmasked frame (the server's way) to `dst`.
@@ -163,7 +163,16 @@ pub fn encode_binary(data: &[u8]) -> Bytes {
 /// assert_eq!(&encode_close(None)[..], b"\x88\x00");
 /// ```
 pub fn encode_close(close: Option<&CloseFrame>) -> Bytes {
-    encode_message(&WebSocketMessage::Close(close.cloned()))
+    let mut dst = BytesMut::with_capacity(2 + MAX_CONTROL_PAYLOAD);
+    encode_close_into(close, None, &mut dst);
+    dst.freeze()
+}
+
+/// A close frame masked with `mask` (the client's way), with the code and reason if given.
+pub fn encode_close_masked(close: Option<&CloseFrame>, mask: [u8; 4]) -> Bytes {
+    let mut dst = BytesMut::with_capacity(6 + MAX_CONTROL_PAYLOAD);
+    encode_close_into(close, Some(mask), &mut dst);
+    dst.freeze()
 }
 
 /// A data message as one frame compressed with permessage-deflate (RSV1 set, RFC 7692 §6),
@@ -422,11 +431,14 @@ mod tests {
         let ping = encode_message(&WebSocketMessage::ping(vec![7u8; 300]));
         assert_eq!(ping.len(), 2 + 125);
         assert_eq!(ping[1], 125);
-        let close = encode_message(&WebSocketMessage::close(CloseCode::Normal, "x".repeat(200)));
+        let close = encode_close(Some(&CloseFrame::new(CloseCode::Normal, "x".repeat(200))));
         assert_eq!(close.len(), 2 + 125);
         assert_eq!(&close[2..4], b"\x03\xe8");
-        let no_code = encode_message(&WebSocketMessage::close(CloseCode::Abnormal, "gone"));
+        let no_code = encode_close(Some(&CloseFrame::new(CloseCode::Abnormal, "gone")));
         assert_eq!(&no_code[..], b"\x88\x00");
+        assert_eq!(&encode_message(&WebSocketMessage::Close)[..], b"\x88\x00");
+        let masked = encode_close_masked(Some(&CloseFrame::new(CloseCode::Away, "")), [0; 4]);
+        assert_eq!(&masked[..], b"\x88\x82\0\0\0\0\x03\xe9");
     }
 
     #[test]
@@ -436,8 +448,7 @@ mod tests {
             WebSocketMessage::text("a".repeat(126)),
             WebSocketMessage::binary(vec![0; 70_000]),
             WebSocketMessage::ping(vec![0; 200]),
-            WebSocketMessage::close(CloseCode::Away, "r"),
-            WebSocketMessage::Close(None),
+            WebSocketMessage::Close,
         ] {
             assert_eq!(encode_message(&msg).len(), encoded_len(&msg));
         }

@@ -69,9 +69,10 @@ pub use close_handshake::{CloseHandshake, CloseState, Initiator};
 pub use config::{Config, DEFAULT_MAX_FRAME_SIZE, DEFAULT_MAX_MESSAGE_SIZE, Role};
 pub use decoder::Decoder;
 pub use encoder::{
-    Encoder, deflate_frame, deflate_frame_shared, encode_binary, encode_close, encode_frame_into,
-    encode_message, encode_message_deflated, encode_message_into, encode_message_masked,
-    encode_message_masked_into, encode_message_shared, encode_text, encoded_len,
+    Encoder, deflate_frame, deflate_frame_shared, encode_binary, encode_close, encode_close_masked,
+    encode_frame_into, encode_message, encode_message_deflated, encode_message_into,
+    encode_message_masked, encode_message_masked_into, encode_message_shared, encode_text,
+    encoded_len,
 };
 pub use error::{CapacityError, Error, ProtocolError, Result};
 pub use frame::{FrameHeader, apply_mask, apply_mask_offset};

@@ -2,25 +2,30 @@
 
 use bytes::Bytes;
 
-use crate::close::{CloseCode, CloseFrame};
 use crate::opcode::OpCode;
 use crate::utf8::Utf8Bytes;
 
 /// A WebSocket message: the design guide's enum, with payloads over [`Bytes`] so that neither
 /// receiving nor broadcasting copies them.
 ///
+/// `Close` is the guide's unit variant. The code and reason of a close frame travel beside
+/// the message: a received one is [`Decoder::close_frame`](crate::Decoder::close_frame) (and
+/// `WebSocket::close_frame` in armature-ws); one to send is a [`CloseFrame`](crate::CloseFrame)
+/// given to [`encode_close`](crate::encode_close) (or `WebSocket::close(code, reason)`).
+/// Encoded on its own, `Close` is a close frame without a code.
+///
 /// ```
-/// use armature_ws_core::{CloseCode, WebSocketMessage};
+/// use armature_ws_core::WebSocketMessage;
 ///
 /// let msg = WebSocketMessage::text("hello");
 /// assert!(msg.is_text());
 /// assert_eq!(msg.len(), 5);
-/// if let WebSocketMessage::Text(text) = &msg {
-///     assert_eq!(text, "hello");
+/// match msg {
+///     WebSocketMessage::Text(text) => assert_eq!(text, "hello"),
+///     WebSocketMessage::Close => unreachable!(),
+///     _ => {}
 /// }
-///
-/// let bye = WebSocketMessage::close(CloseCode::Away, "restarting");
-/// assert!(bye.is_close());
+/// assert!(WebSocketMessage::Close.is_close());
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum WebSocketMessage {
@@ -32,8 +37,8 @@ pub enum WebSocketMessage {
     Ping(Bytes),
     /// A pong; its payload is at most 125 bytes on the wire.
     Pong(Bytes),
-    /// A close, with the code and reason if the close frame carried them.
-    Close(Option<CloseFrame>),
+    /// A close (its code and reason, if any, are kept beside the message, see above).
+    Close,
 }
 
 impl WebSocketMessage {
@@ -55,11 +60,6 @@ impl WebSocketMessage {
     /// A pong.
     pub fn pong(data: impl Into<Bytes>) -> Self {
         Self::Pong(data.into())
-    }
-
-    /// A close with a code and a reason.
-    pub fn close(code: impl Into<CloseCode>, reason: impl Into<Utf8Bytes>) -> Self {
-        Self::Close(Some(CloseFrame::new(code, reason)))
     }
 
     /// Whether this is a text message.
@@ -84,7 +84,7 @@ impl WebSocketMessage {
 
     /// Whether this is a close.
     pub fn is_close(&self) -> bool {
-        matches!(self, Self::Close(_))
+        matches!(self, Self::Close)
     }
 
     /// Whether this is a ping, pong or close (a control frame).
@@ -99,25 +99,25 @@ impl WebSocketMessage {
             Self::Binary(_) => OpCode::Binary,
             Self::Ping(_) => OpCode::Ping,
             Self::Pong(_) => OpCode::Pong,
-            Self::Close(_) => OpCode::Close,
+            Self::Close => OpCode::Close,
         }
     }
 
-    /// The payload: the text's bytes, the data, or a close's reason (without the code).
+    /// The payload: the text's bytes or the data (empty for a close).
     pub fn into_data(self) -> Bytes {
         match self {
             Self::Text(text) => text.into_bytes(),
             Self::Binary(data) | Self::Ping(data) | Self::Pong(data) => data,
-            Self::Close(frame) => frame.map(|f| f.reason.into_bytes()).unwrap_or_default(),
+            Self::Close => Bytes::new(),
         }
     }
 
-    /// The payload as a byte slice (for a close, its reason).
+    /// The payload as a byte slice (empty for a close).
     pub fn as_payload(&self) -> &[u8] {
         match self {
             Self::Text(text) => text.as_bytes(),
             Self::Binary(data) | Self::Ping(data) | Self::Pong(data) => data,
-            Self::Close(frame) => frame.as_ref().map(|f| f.reason.as_bytes()).unwrap_or(&[]),
+            Self::Close => &[],
         }
     }
 
@@ -129,15 +129,7 @@ impl WebSocketMessage {
         }
     }
 
-    /// The close frame, if this is a close that carried a code.
-    pub fn as_close(&self) -> Option<&CloseFrame> {
-        match self {
-            Self::Close(frame) => frame.as_ref(),
-            _ => None,
-        }
-    }
-
-    /// The payload length in bytes (for a close, the reason's).
+    /// The payload length in bytes (0 for a close).
     pub fn len(&self) -> usize {
         self.as_payload().len()
     }
@@ -190,11 +182,11 @@ mod tests {
         assert_eq!(m.len(), 3);
         assert_eq!(m.clone().into_data(), Bytes::from_static(&[1, 2, 3]));
 
-        let c = WebSocketMessage::close(CloseCode::Normal, "done");
+        let c = WebSocketMessage::Close;
         assert!(c.is_close() && c.is_control());
-        assert_eq!(c.as_close().map(|f| f.code), Some(CloseCode::Normal));
-        assert_eq!(c.into_data(), Bytes::from_static(b"done"));
-        assert!(WebSocketMessage::Close(None).is_empty());
+        assert_eq!(c.opcode(), OpCode::Close);
+        assert!(c.is_empty());
+        assert_eq!(c.into_data(), Bytes::new());
 
         assert_eq!(WebSocketMessage::from("hi").as_text(), Some("hi"));
         assert!(WebSocketMessage::ping(Bytes::new()).is_ping());

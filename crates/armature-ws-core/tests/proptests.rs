@@ -2,8 +2,8 @@
 //! that never panics and never depends on how its input was split.
 
 use armature_ws_core::{
-    CloseCode, Config, Decoder, Error, OpCode, WebSocketMessage, encode_frame_into, encode_message,
-    encode_message_masked_into,
+    CloseCode, CloseFrame, Config, Decoder, Error, OpCode, WebSocketMessage, encode_close,
+    encode_close_masked, encode_frame_into, encode_message, encode_message_masked_into,
 };
 use bytes::BytesMut;
 use proptest::prelude::*;
@@ -22,11 +22,12 @@ fn control_message() -> impl Strategy<Value = WebSocketMessage> {
     ]
 }
 
-fn close_message() -> impl Strategy<Value = WebSocketMessage> {
+/// A close frame's content: `None` for a close without a code.
+fn close_message() -> impl Strategy<Value = Option<CloseFrame>> {
     let code = prop_oneof![(1000u16..=1003), (1007u16..=1014), (3000u16..=4999),];
     prop_oneof![
-        Just(WebSocketMessage::Close(None)),
-        (code, "[a-zé€]{0,40}").prop_map(|(c, r)| WebSocketMessage::close(c, r)),
+        Just(None),
+        (code, "[a-zé€]{0,40}").prop_map(|(c, r)| Some(CloseFrame::new(c, r))),
     ]
 }
 
@@ -91,7 +92,7 @@ fn decode_split(
     config: Config,
     wire: &[u8],
     splits: &[usize],
-) -> (Vec<WebSocketMessage>, Option<Error>) {
+) -> (Vec<WebSocketMessage>, Option<Error>, Option<CloseFrame>) {
     let mut decoder = Decoder::new(config);
     let mut src = BytesMut::new();
     let mut out = Vec::new();
@@ -113,12 +114,12 @@ fn decode_split(
                     // Failed for good: the same error again, whatever follows.
                     src.extend_from_slice(&[0x81, 0x80, 0, 0, 0, 0]);
                     assert_eq!(decoder.decode(&mut src), Err(err));
-                    return (out, Some(err));
+                    return (out, Some(err), decoder.close_frame().cloned());
                 }
             }
         }
     }
-    (out, None)
+    (out, None, decoder.close_frame().cloned())
 }
 
 proptest! {
@@ -138,16 +139,19 @@ proptest! {
         for plan in &plans {
             expected.extend(write_plan(plan, mask, &mut wire));
         }
-        if let Some(close) = close {
-            encode_message_masked_into(&close, mask, &mut wire);
-            expected.push(close);
+        if let Some(close) = &close {
+            wire.extend_from_slice(&encode_close_masked(close.as_ref(), mask));
+            expected.push(WebSocketMessage::Close);
         }
-        let (out, err) = decode_split(Config::server(), &wire, &splits);
+        let expected_close = close.flatten();
+        let (out, err, got_close) = decode_split(Config::server(), &wire, &splits);
         prop_assert_eq!(err, None);
         prop_assert_eq!(&out, &expected);
-        let (one_by_one, err) = decode_split(Config::server(), &wire, &[1]);
+        prop_assert_eq!(&got_close, &expected_close);
+        let (one_by_one, err, got_close) = decode_split(Config::server(), &wire, &[1]);
         prop_assert_eq!(err, None);
         prop_assert_eq!(one_by_one, expected);
+        prop_assert_eq!(got_close, expected_close);
     }
 
     /// Unmasked server frames round-trip through a client-role decoder.
@@ -157,7 +161,7 @@ proptest! {
         splits in prop::collection::vec(1usize..300, 1..4),
     ) {
         let wire: Vec<u8> = messages.iter().flat_map(|m| encode_message(m).to_vec()).collect();
-        let (out, err) = decode_split(Config::client(), &wire, &splits);
+        let (out, err, _) = decode_split(Config::client(), &wire, &splits);
         prop_assert_eq!(err, None);
         prop_assert_eq!(out, messages);
     }
@@ -179,10 +183,10 @@ proptest! {
             if msg.is_control() {
                 prop_assert!(msg.len() <= 125);
             }
-            if let Some(close) = msg.as_close() {
-                prop_assert!(close.code.is_allowed());
-            }
             prop_assert!(msg.len() <= 8192);
+        }
+        if let Some(close) = &whole.2 {
+            prop_assert!(close.code.is_allowed());
         }
     }
 
@@ -210,13 +214,11 @@ proptest! {
 #[test]
 fn close_codes_round_trip() {
     for raw in [1000u16, 1001, 1011, 1012, 3000, 4999] {
-        let msg = WebSocketMessage::close(raw, "r");
-        let (out, err) = decode_split(Config::client(), &encode_message(&msg), &[1]);
+        let frame = CloseFrame::new(raw, "r");
+        let (out, err, close) = decode_split(Config::client(), &encode_close(Some(&frame)), &[1]);
         assert_eq!(err, None);
-        assert_eq!(
-            out[0].as_close().map(|c| c.code),
-            Some(CloseCode::from(raw))
-        );
+        assert_eq!(out, vec![WebSocketMessage::Close]);
+        assert_eq!(close.map(|c| c.code), Some(CloseCode::from(raw)));
     }
 }
 

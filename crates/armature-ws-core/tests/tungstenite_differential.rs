@@ -4,8 +4,8 @@
 use std::io::{self, Cursor, Read, Write};
 
 use armature_ws_core::{
-    CloseCode, Config, Decoder, Encoder, OpCode, Role, WebSocketMessage, encode_frame_into,
-    encode_message,
+    CloseCode, CloseFrame, Config, Decoder, Encoder, OpCode, Role, WebSocketMessage, encode_close,
+    encode_close_masked, encode_frame_into, encode_message,
 };
 use bytes::{Bytes, BytesMut};
 use tungstenite::protocol::{CloseFrame as TgClose, Role as TgRole, WebSocket};
@@ -48,8 +48,7 @@ fn from_tungstenite(msg: TgMessage) -> WebSocketMessage {
         TgMessage::Binary(b) => WebSocketMessage::Binary(b),
         TgMessage::Ping(b) => WebSocketMessage::Ping(b),
         TgMessage::Pong(b) => WebSocketMessage::Pong(b),
-        TgMessage::Close(None) => WebSocketMessage::Close(None),
-        TgMessage::Close(Some(c)) => WebSocketMessage::close(u16::from(c.code), c.reason.as_str()),
+        TgMessage::Close(_) => WebSocketMessage::Close,
         TgMessage::Frame(f) => panic!("raw frame {f:?}"),
     }
 }
@@ -66,8 +65,23 @@ fn samples() -> Vec<WebSocketMessage> {
         WebSocketMessage::binary((0..100_000u32).map(|i| (i * 7) as u8).collect::<Vec<_>>()),
         WebSocketMessage::ping(&b"are you there"[..]),
         WebSocketMessage::pong(vec![1u8; 125]),
-        WebSocketMessage::close(CloseCode::Library(4001), "bye now"),
     ]
+}
+
+/// The close every sample stream ends with.
+fn sample_close() -> CloseFrame {
+    CloseFrame::new(CloseCode::Library(4001), "bye now")
+}
+
+/// Reads the close frame tungstenite got, checking its code and reason.
+fn read_close(ws: &mut WebSocket<Duplex>, expected: &CloseFrame) {
+    match ws.read().expect("tungstenite read") {
+        TgMessage::Close(Some(c)) => {
+            assert_eq!(u16::from(c.code), u16::from(expected.code));
+            assert_eq!(c.reason.as_str(), expected.reason.as_str());
+        }
+        other => panic!("expected a close, read {other:?}"),
+    }
 }
 
 /// Reads messages from tungstenite until `n` arrived.
@@ -84,8 +98,10 @@ fn tungstenite_client_reads_our_server_frames() {
     for m in &messages {
         wire.extend_from_slice(&encode_message(m));
     }
+    wire.extend_from_slice(&encode_close(Some(&sample_close())));
     let mut ws = tungstenite(wire, TgRole::Client);
     assert_eq!(read_n(&mut ws, messages.len()), messages);
+    read_close(&mut ws, &sample_close());
 }
 
 #[test]
@@ -96,8 +112,10 @@ fn tungstenite_server_reads_our_client_frames() {
     for m in &messages {
         encoder.encode(m, &mut wire);
     }
+    wire.extend_from_slice(&encode_close_masked(Some(&sample_close()), [3, 1, 4, 1]));
     let mut ws = tungstenite(wire.to_vec(), TgRole::Server);
     assert_eq!(read_n(&mut ws, messages.len()), messages);
+    read_close(&mut ws, &sample_close());
 }
 
 #[test]
@@ -143,7 +161,7 @@ fn we_read_what_a_tungstenite_client_writes() {
             WebSocketMessage::Binary(b) => TgMessage::Binary(b),
             WebSocketMessage::Ping(b) => TgMessage::Ping(b),
             WebSocketMessage::Pong(b) => TgMessage::Pong(b),
-            WebSocketMessage::Close(_) => unreachable!(),
+            WebSocketMessage::Close => unreachable!(),
         };
         ws.send(tg).unwrap();
         expected.push(m);
@@ -189,10 +207,17 @@ fn we_read_what_a_tungstenite_client_writes() {
         reason: "shutting down".into(),
     }))
     .unwrap();
-    expected.push(WebSocketMessage::close(CloseCode::Away, "shutting down"));
+    expected.push(WebSocketMessage::Close);
 
     let wire = std::mem::take(&mut ws.get_mut().output);
     assert_eq!(our_server_decode(&wire), Ok(expected));
+    let mut decoder = Decoder::new(Config::server());
+    let mut src = BytesMut::from(&wire[..]);
+    while let Ok(Some(_)) = decoder.decode(&mut src) {}
+    assert_eq!(
+        decoder.close_frame(),
+        Some(&CloseFrame::new(CloseCode::Away, "shutting down"))
+    );
 }
 
 /// One masked client frame.
@@ -226,7 +251,10 @@ fn tungstenite_verdict(bytes: Vec<u8>) -> Option<u16> {
                 let mut decoder = Decoder::new(Config::client());
                 let mut src = BytesMut::from(&reply[..]);
                 let answer = decoder.decode(&mut src).ok().flatten()?;
-                let answered = answer.as_close().map(|c| u16::from(c.code));
+                if !answer.is_close() {
+                    return None;
+                }
+                let answered = decoder.close_frame().map(|c| u16::from(c.code));
                 return answered.filter(|&code| code == 1002);
             }
             Ok(_) => continue,

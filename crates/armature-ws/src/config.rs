@@ -60,6 +60,8 @@ pub struct WebSocketConfig {
     pub(crate) header_read_timeout: Option<Duration>,
     pub(crate) max_request_head_bytes: usize,
     pub(crate) origin_policy: OriginPolicy,
+    pub(crate) inbox_messages: usize,
+    pub(crate) inbox_bytes: usize,
 }
 
 /// The smallest request-head bound hyper accepts (its minimum read buffer).
@@ -83,6 +85,8 @@ impl Default for WebSocketConfig {
             header_read_timeout: Some(Duration::from_secs(30)),
             max_request_head_bytes: 64 * 1024,
             origin_policy: OriginPolicy::default(),
+            inbox_messages: 16,
+            inbox_bytes: 64 * 1024,
         }
     }
 }
@@ -206,6 +210,22 @@ impl WebSocketConfig {
         &self.origin_policy
     }
 
+    /// Bound of each connection's inbox: the messages received and not yet taken by the
+    /// handler, at most `messages` of them and at most `bytes` of payload (one larger
+    /// message still fits an empty inbox). When it is full the connection stops reading
+    /// until the handler takes a message; see [`WebSocket`](crate::WebSocket) for what
+    /// happens to control frames meanwhile. Default: 16 messages, 64 KiB.
+    pub fn inbox_capacity(mut self, messages: usize, bytes: usize) -> Self {
+        self.inbox_messages = messages.max(1);
+        self.inbox_bytes = bytes.max(1);
+        self
+    }
+
+    /// The inbox bound: (messages, payload bytes).
+    pub fn get_inbox_capacity(&self) -> (usize, usize) {
+        (self.inbox_messages, self.inbox_bytes)
+    }
+
     /// The request-head read timeout of [`serve`](crate::serve).
     pub fn get_header_read_timeout(&self) -> Option<Duration> {
         self.header_read_timeout
@@ -270,6 +290,7 @@ mod tests {
         assert_eq!(c.max_connections, 100_000);
         assert_eq!(c.header_read_timeout, Some(Duration::from_secs(30)));
         assert_eq!(c.max_request_head_bytes, 64 * 1024);
+        assert_eq!(c.get_inbox_capacity(), (16, 64 * 1024));
     }
 
     #[test]

@@ -65,14 +65,11 @@ impl WebSocketConnection {
     /// Like [`WebSocketConnection::new`], with the queue bound and back-pressure policy of
     /// `config`.
     pub fn with_config(id: String, config: &WebSocketConfig) -> (Self, WebSocketReceiver) {
-        let limits = Limits {
-            max_queue_bytes: config.max_queue_bytes,
-            backpressure: config.backpressure,
-        };
         let shared = Arc::new(Shared::new(
             Arc::from(id),
-            limits,
+            Limits::from_config(config),
             Arc::new(Stats::default()),
+            None,
         ));
         let receiver = WebSocketReceiver {
             shared: shared.clone(),
@@ -93,8 +90,8 @@ impl WebSocketConnection {
         &self.shared.id
     }
 
-    /// Queues a message. A [`WebSocketMessage::Close`] starts the close handshake instead
-    /// (like [`WebSocketConnection::close`]).
+    /// Queues a message. A [`WebSocketMessage::Close`] starts the close handshake with code
+    /// 1000 instead ([`WebSocketConnection::close`] takes another code).
     pub async fn send(&self, message: WebSocketMessage) -> Result<()> {
         self.try_send(message)
     }
@@ -102,13 +99,10 @@ impl WebSocketConnection {
     /// Queues a message without an `.await` (sending never waits anyway).
     pub fn try_send(&self, message: WebSocketMessage) -> Result<()> {
         match message {
-            WebSocketMessage::Close(frame) => {
-                let frame = frame.unwrap_or(CloseFrame {
-                    code: CloseCode::Normal,
-                    reason: Utf8Bytes::default(),
-                });
-                self.close_with(frame)
-            }
+            WebSocketMessage::Close => self.close_with(CloseFrame {
+                code: CloseCode::Normal,
+                reason: Utf8Bytes::default(),
+            }),
             other => self.shared.push(encode_message(&other)),
         }
     }
@@ -167,6 +161,17 @@ impl WebSocketConnection {
     /// Bytes queued for this client and not yet taken by its writer.
     pub fn queued_bytes(&self) -> usize {
         self.shared.queued_bytes()
+    }
+
+    /// Messages received from this client and not yet taken by its handler (at most the
+    /// inbox capacity, see [`WebSocketConfig::inbox_capacity`]).
+    pub fn inbox_len(&self) -> usize {
+        self.shared.inbox_len().0
+    }
+
+    /// How many rooms this connection is a member of.
+    pub fn room_count(&self) -> usize {
+        self.shared.membership_count()
     }
 
     /// True when `other` is a handle to the same connection.

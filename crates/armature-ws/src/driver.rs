@@ -1,34 +1,33 @@
-//! The connection driver: one state machine that reads, decodes, answers control frames,
-//! runs the closing handshake and writes the send queue, polled by whatever owns the
-//! [`WebSocket`](crate::WebSocket) (the handler's task) or, once the handler is done, by a
-//! short finishing task.
+//! The connection driver: one state machine that writes the send queue, reads and decodes
+//! into the inbox, answers control frames, writes heartbeat pings and runs the closing
+//! handshake. The connection task polls it whenever the socket, the queue or the inbox
+//! wakes it, whatever the handler is doing.
 
-use std::future::poll_fn;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::task::{Context, Poll};
-use std::time::Duration;
+use std::task::{Context, Poll, Waker};
 
 use armature_ws_core::{
-    CloseCode, CloseFrame, CloseHandshake, CloseState, Decoder, WebSocketMessage, encode_close,
-    encode_message,
+    CloseFrame, CloseHandshake, Decoder, WebSocketMessage, encode_close, encode_message,
 };
 use bytes::{Bytes, BytesMut};
 
+use crate::Error;
 use crate::clock::now_ms;
-use crate::config::WebSocketConfig;
-use crate::hub::{Hub, Permit, Registration};
+use crate::inbox::Offer;
 use crate::io::Io;
-use crate::queue::{CloseRequest, Limits, Shared};
+use crate::queue::{CloseRequest, Shared};
 use crate::stats::Stats;
 use crate::writer::{Outbox, TAKE_BUDGET};
-use crate::{Error, Result};
 
 /// Most bytes of pongs waiting to be written for one connection. A client that sends pings
 /// faster than it reads the pongs (a ping flood) would otherwise grow the server's memory
 /// without bound; past this, the pending pongs are replaced by the pong to the latest ping
 /// (RFC 6455 §5.5.3 allows answering only the most recent one). 64 maximum-size pongs.
 pub(crate) const MAX_PENDING_PONG_BYTES: usize = 64 * 127;
+
+/// The empty ping the heartbeat sends.
+const PING: &[u8] = &[0x89, 0x00];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Phase {
@@ -40,7 +39,7 @@ pub(crate) enum Phase {
     Done,
 }
 
-/// The connection state, owned by whatever polls the socket.
+/// The connection state, owned by the connection task.
 pub(crate) struct Conn {
     pub(crate) io: Io,
     pub(crate) shared: Arc<Shared>,
@@ -50,12 +49,14 @@ pub(crate) struct Conn {
     /// Pongs not yet moved to `out` (they go out once `out` is empty), at most
     /// [`MAX_PENDING_PONG_BYTES`]; unallocated when there are none.
     pongs: BytesMut,
+    /// A decoded message the full inbox did not take: reading is paused until it does.
+    /// Boxed: most connections never pause.
+    held: Option<Box<WebSocketMessage>>,
     /// Allocated when the closing handshake starts: most of a connection's life has none.
     close: Option<Box<CloseHandshake>>,
-    registration: Option<Registration>,
-    pub(crate) protocol: Option<Box<str>>,
     read_chunk: u32,
-    close_timeout_ms: u32,
+    /// The heartbeat's ping is in `out`; its write time is recorded once `out` is written.
+    ping_in_out: bool,
     pub(crate) phase: Phase,
 }
 
@@ -63,18 +64,10 @@ impl Conn {
     pub(crate) fn new(
         io: Io,
         read_buf: Bytes,
-        config: &WebSocketConfig,
-        hub: &Hub,
-        permit: Permit,
-        protocol: Option<Box<str>>,
+        decoder: Decoder,
+        shared: Arc<Shared>,
+        read_chunk: usize,
     ) -> Conn {
-        let limits = Limits {
-            max_queue_bytes: config.max_queue_bytes,
-            backpressure: config.backpressure,
-        };
-        let (shared, registration) = hub.register(permit, |id| {
-            Arc::new(Shared::new(id, limits, hub.stats_handle()))
-        });
         let rbuf = if read_buf.is_empty() {
             BytesMut::new()
         } else {
@@ -85,53 +78,16 @@ impl Conn {
         Conn {
             io,
             shared,
-            decoder: Decoder::new(config.core_config()),
+            decoder,
             rbuf,
             out: Outbox::default(),
             pongs: BytesMut::new(),
+            held: None,
             close: None,
-            registration: Some(registration),
-            protocol,
-            read_chunk: u32::try_from(config.read_chunk).unwrap_or(u32::MAX),
-            close_timeout_ms: u32::try_from(config.close_timeout.as_millis()).unwrap_or(u32::MAX),
+            read_chunk: u32::try_from(read_chunk).unwrap_or(u32::MAX),
+            ping_in_out: false,
             phase: Phase::Open,
         }
-    }
-
-    /// Finishes the connection on a task of its own once the handler dropped the socket:
-    /// what is queued is written, a close frame 1000 goes out if none did, and the
-    /// connection ends when the client answers or the close timeout passes.
-    pub(crate) fn finish_in_background(mut self: Box<Self>) {
-        if self.phase == Phase::Done {
-            return;
-        }
-        if self.close_state() == CloseState::Open {
-            self.shared
-                .request_close(CloseRequest::Graceful(CloseFrame::new(
-                    CloseCode::Normal,
-                    "",
-                )));
-        }
-        let Ok(handle) = tokio::runtime::Handle::try_current() else {
-            return; // dropped here: the connection just ends.
-        };
-        let deadline = Duration::from_millis(u64::from(self.close_timeout_ms));
-        handle.spawn(async move {
-            let drain = poll_fn(|cx| {
-                loop {
-                    match self.poll_next(cx) {
-                        Poll::Ready(None) => return Poll::Ready(()),
-                        Poll::Ready(Some(_)) => continue,
-                        Poll::Pending => return Poll::Pending,
-                    }
-                }
-            });
-            let _ = tokio::time::timeout(deadline, drain).await;
-        });
-    }
-
-    pub(crate) fn close_state(&self) -> CloseState {
-        self.close.as_ref().map_or(CloseState::Open, |c| c.state())
     }
 
     fn close_sent(&self) -> bool {
@@ -142,73 +98,106 @@ impl Conn {
         self.close.get_or_insert_with(Box::default)
     }
 
-    /// True when the read buffer may hold another message to decode.
-    pub(crate) fn more_input_buffered(&self) -> bool {
-        !self.rbuf.is_empty()
-    }
-
     fn release_rbuf_if_empty(&mut self) {
         if self.rbuf.is_empty() && self.rbuf.capacity() > 0 {
             self.rbuf = BytesMut::new();
         }
     }
 
-    pub(crate) fn poll_next(
-        &mut self,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<WebSocketMessage>>> {
+    /// Drives the connection as far as it goes now: abort requests, writing, reading into
+    /// the inbox. `Ready` once the connection is over.
+    ///
+    /// `handler_next`: the task polls the handler right after this, with the same waker;
+    /// a reader registered with that waker need not be woken.
+    pub(crate) fn poll_drive(&mut self, cx: &mut Context<'_>, handler_next: bool) -> Poll<()> {
+        if self.phase == Phase::Done {
+            return Poll::Ready(());
+        }
+        self.shared.register(cx.waker());
+        if let Some(abort) = self.shared.take_abort() {
+            self.abort(abort, cx);
+            return Poll::Ready(());
+        }
+        loop {
+            match self.poll_flush_out(cx) {
+                Poll::Ready(Err(err)) => {
+                    self.end(Some(err));
+                    return Poll::Ready(());
+                }
+                Poll::Ready(Ok(())) if self.phase == Phase::Finishing => {
+                    self.end(None);
+                    return Poll::Ready(());
+                }
+                _ if self.phase == Phase::Finishing => return Poll::Pending,
+                _ => {}
+            }
+            match self.poll_input(cx, handler_next) {
+                // New frames to write (pongs, a close reply): write them now.
+                Poll::Ready(true) => continue,
+                Poll::Ready(false) => return Poll::Ready(()),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+
+    /// Reads and decodes into the inbox until the socket has no more, the inbox is full,
+    /// or something must be written. `Ready(true)`: frames to write; `Ready(false)`: the
+    /// connection ended.
+    fn poll_input(&mut self, cx: &mut Context<'_>, handler_next: bool) -> Poll<bool> {
         loop {
             if self.phase == Phase::Done {
-                return Poll::Ready(None);
+                return Poll::Ready(false);
             }
-            self.shared.register(cx.waker());
-            if let Some(abort) = self.shared.take_abort() {
-                self.abort(abort, cx);
-                return Poll::Ready(None);
+            if self.phase != Phase::Open {
+                return Poll::Ready(true);
             }
-            if self.phase == Phase::Open && !self.rbuf.is_empty() {
+            if let Some(held) = self.held.take() {
+                if !self.deliver(*held, cx, handler_next) {
+                    return Poll::Pending;
+                }
+            }
+            if !self.rbuf.is_empty() {
                 match self.decoder.decode(&mut self.rbuf) {
                     Ok(Some(message)) => {
                         self.release_rbuf_if_empty();
-                        return Poll::Ready(Some(Ok(self.on_message(message))));
+                        let wrote = self.on_message(&message);
+                        let delivered = self.deliver(message, cx, handler_next);
+                        if wrote || self.phase != Phase::Open {
+                            return Poll::Ready(true);
+                        }
+                        if !delivered {
+                            return Poll::Pending;
+                        }
+                        continue;
                     }
                     Ok(None) => {}
                     Err(err) => {
                         Stats::bump(&self.shared.stats.protocol_errors);
+                        tracing::debug!(id = %self.shared.id, error = %err, close_code = u16::from(err.close_code()), "websocket protocol error");
                         self.rbuf = BytesMut::new();
                         self.take_queued();
                         self.send_close_frame(CloseFrame::new(err.close_code(), ""));
                         self.phase = Phase::Finishing;
-                        return Poll::Ready(Some(Err(Error::Protocol(err.to_string()))));
+                        self.shared
+                            .end_inbox(Some(Error::Protocol(err.to_string())));
+                        return Poll::Ready(true);
                     }
                 }
-            }
-            match self.poll_flush_out(cx) {
-                Poll::Ready(Err(err)) => {
-                    self.end();
-                    return Poll::Ready(Some(Err(err)));
-                }
-                Poll::Ready(Ok(())) if self.phase == Phase::Finishing => {
-                    self.end();
-                    return Poll::Ready(None);
-                }
-                _ if self.phase == Phase::Finishing => return Poll::Pending,
-                _ => {}
             }
             match self
                 .io
                 .poll_read_into(cx, &mut self.rbuf, self.read_chunk as usize)
             {
                 Poll::Ready(Ok(0)) => {
-                    self.end();
-                    return Poll::Ready(None);
+                    self.end(None);
+                    return Poll::Ready(false);
                 }
                 Poll::Ready(Ok(_)) => {
                     self.shared.last_rx.store(now_ms(), Ordering::Release);
                 }
                 Poll::Ready(Err(err)) => {
-                    self.end();
-                    return Poll::Ready(Some(Err(Error::Io(err))));
+                    self.end(Some(Error::Io(err)));
+                    return Poll::Ready(false);
                 }
                 Poll::Pending => {
                     self.release_rbuf_if_empty();
@@ -218,32 +207,70 @@ impl Conn {
         }
     }
 
-    /// Handles control frames; returns what the handler sees.
-    fn on_message(&mut self, message: WebSocketMessage) -> WebSocketMessage {
-        match &message {
-            WebSocketMessage::Ping(data) => {
-                if !self.close_sent() {
-                    let pong = encode_message(&WebSocketMessage::Pong(data.clone()));
-                    if self.pongs.len() + pong.len() > MAX_PENDING_PONG_BYTES {
-                        self.pongs.clear(); // keep only the pong to the latest ping
-                    }
-                    self.pongs.extend_from_slice(&pong);
+    /// Hands a message to the inbox. False when the inbox is full: the message is held and
+    /// reading pauses until the handler takes one.
+    fn deliver(&mut self, message: WebSocketMessage, cx: &Context<'_>, handler_next: bool) -> bool {
+        let was_paused = self.shared.paused.load(Ordering::Acquire);
+        let (offer, reader) = self.shared.offer(message);
+        if let Some(reader) = reader {
+            wake_reader(reader, cx.waker(), handler_next);
+        }
+        match offer {
+            Offer::Queued | Offer::Skipped => {
+                if self.shared.paused.swap(false, Ordering::AcqRel) {
+                    // Reading resumes: the heartbeat and idle clocks restart.
+                    let now = now_ms();
+                    self.shared.last_rx.store(now, Ordering::Release);
+                    self.shared.last_msg.store(now, Ordering::Release);
                 }
+                true
             }
-            WebSocketMessage::Pong(_) => {}
+            Offer::Full(message) => {
+                if !was_paused {
+                    Stats::bump(&self.shared.stats.reads_paused);
+                }
+                self.held = Some(Box::new(message));
+                // The inbox may have drained between the offer and now.
+                if self.shared.inbox_has_room() {
+                    cx.waker().wake_by_ref();
+                }
+                false
+            }
+        }
+    }
+
+    /// Handles control frames. True when something was queued to write.
+    fn on_message(&mut self, message: &WebSocketMessage) -> bool {
+        match message {
+            WebSocketMessage::Ping(data) => {
+                if self.close_sent() {
+                    return false;
+                }
+                let pong = encode_message(&WebSocketMessage::Pong(data.clone()));
+                if self.pongs.len() + pong.len() > MAX_PENDING_PONG_BYTES {
+                    self.pongs.clear(); // keep only the pong to the latest ping
+                }
+                self.pongs.extend_from_slice(&pong);
+                true
+            }
+            WebSocketMessage::Pong(_) => false,
             WebSocketMessage::Text(_) | WebSocketMessage::Binary(_) => {
                 self.shared.last_msg.store(now_ms(), Ordering::Release);
+                false
             }
-            WebSocketMessage::Close(frame) => {
-                if let Some(reply) = self.close_mut().on_close_received(frame.clone()) {
+            WebSocketMessage::Close => {
+                let frame = self.decoder.close_frame().cloned();
+                self.shared.set_peer_close(frame.clone());
+                if let Some(reply) = self.close_mut().on_close_received(frame) {
                     self.take_queued();
                     self.send_close_frame(reply);
                 }
                 self.shared.mark_closing();
+                self.shared.end_inbox(None);
                 self.phase = Phase::Finishing;
+                true
             }
         }
-        message
     }
 
     /// Moves everything queued (messages the handler already sent, frames queued through
@@ -263,6 +290,7 @@ impl Conn {
             self.out.push(bytes);
             self.shared.mark_closing();
             self.shared.close_sent.store(now_ms(), Ordering::Release);
+            self.shared.wake_sender();
         }
     }
 
@@ -276,45 +304,46 @@ impl Conn {
             }
             let _ = self.out.poll_write(&mut self.io, cx);
         }
-        self.end();
-    }
-
-    /// Waits until the client's queue (shared and local) is under its bound.
-    pub(crate) fn poll_room(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
-        if self.phase != Phase::Open || self.close_sent() {
-            return Poll::Ready(Err(Error::Closed));
-        }
-        let pending = self.shared.queued_bytes() + self.out.bytes();
-        if pending <= self.shared.max_queue_bytes() {
-            return Poll::Ready(Ok(()));
-        }
-        self.poll_flush_out(cx)
+        self.end(None);
     }
 
     /// Writes queued frames until all are out (`Ready(Ok)`) or the socket is full.
-    pub(crate) fn poll_flush_out(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
+    fn poll_flush_out(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         loop {
             if self.out.is_empty() && !self.pongs.is_empty() {
                 self.move_pongs_to_out();
             }
             if self.out.is_empty() {
                 if self.phase != Phase::Open || self.close_sent() {
+                    self.shared.writing.store(false, Ordering::Release);
                     return Poll::Ready(Ok(()));
                 }
-                self.shared.register(cx.waker());
+                // Cleared before taking: a sender woken by the take sees the flag right.
+                self.shared.writing.store(false, Ordering::Release);
                 let taken = self.shared.take_into(&mut self.out.segs, TAKE_BUDGET);
                 if let Some(CloseRequest::Graceful(frame) | CloseRequest::Abort(frame)) =
                     taken.close
                 {
                     self.send_close_frame(frame);
                 }
+                if !self.ping_in_out && self.shared.ping_requested.load(Ordering::Acquire) != 0 {
+                    self.out.push(Bytes::from_static(PING));
+                    self.ping_in_out = true;
+                }
                 if self.out.is_empty() {
                     self.out.release();
                     return self.io.poll_flush(cx).map_err(Error::Io);
                 }
+                self.shared.writing.store(true, Ordering::Release);
             }
             match self.out.poll_write(&mut self.io, cx) {
-                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Ok(())) => {
+                    if self.ping_in_out {
+                        self.ping_in_out = false;
+                        self.shared.ping_sent.store(now_ms(), Ordering::Release);
+                        self.shared.ping_requested.store(0, Ordering::Release);
+                    }
+                }
                 Poll::Ready(Err(err)) => return Poll::Ready(Err(Error::Io(err))),
                 Poll::Pending => return Poll::Pending,
             }
@@ -328,23 +357,52 @@ impl Conn {
         }
     }
 
-    /// The connection is over: frees everything, leaves the rooms, releases the slot.
-    fn end(&mut self) {
+    /// The connection is over: frees everything, leaves the rooms, ends the inbox.
+    fn end(&mut self, error: Option<Error>) {
         if self.phase == Phase::Done {
             return;
         }
         self.phase = Phase::Done;
+        if tracing::enabled!(tracing::Level::DEBUG) {
+            let sent = self
+                .close
+                .as_ref()
+                .and_then(|c| c.local_close())
+                .map(|f| u16::from(f.code));
+            let received = self
+                .close
+                .as_ref()
+                .and_then(|c| c.peer_close())
+                .map(|f| u16::from(f.code));
+            tracing::debug!(
+                id = %self.shared.id,
+                peer = ?self.io.peer_addr(),
+                close_code_sent = ?sent,
+                close_code_received = ?received,
+                error = ?error.as_ref().map(|e| e.to_string()),
+                "websocket connection closed"
+            );
+        }
         self.io.shutdown_now();
         self.rbuf = BytesMut::new();
         self.pongs = BytesMut::new();
+        self.held = None;
         self.out.release();
+        self.shared.writing.store(false, Ordering::Release);
+        self.shared.end_inbox(error);
         self.shared.finish();
-        self.registration = None;
+    }
+}
+
+/// Wakes the reader unless it is the task about to poll the handler anyway.
+fn wake_reader(reader: Waker, current: &Waker, handler_next: bool) {
+    if !(handler_next && reader.will_wake(current)) {
+        reader.wake();
     }
 }
 
 impl Drop for Conn {
     fn drop(&mut self) {
-        self.end();
+        self.end(None);
     }
 }

@@ -12,8 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
-use armature_ws_core::{CloseCode, WebSocketMessage, encode_message};
-use bytes::Bytes;
+use armature_ws_core::CloseCode;
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 
@@ -318,7 +317,6 @@ async fn sweep(hub: Weak<HubInner>) {
         Some(hub) => sweep_tick(&hub.config),
         None => return,
     };
-    let ping = encode_message(&WebSocketMessage::Ping(Bytes::new()));
     loop {
         tokio::time::sleep(tick).await;
         let Some(hub) = hub.upgrade() else { return };
@@ -336,7 +334,7 @@ async fn sweep(hub: Weak<HubInner>) {
         }
         let now = now_ms();
         for shared in &conns {
-            check(&hub, shared, now, &ping);
+            check(&hub, shared, now);
         }
     }
 }
@@ -357,28 +355,55 @@ fn sweep_tick(config: &WebSocketConfig) -> Duration {
 }
 
 /// One connection's heartbeat, idle and close-timeout checks.
-fn check(hub: &HubInner, shared: &Shared, now: u64, ping: &Bytes) {
+///
+/// The ping's time is the time the connection task wrote it (`ping_sent`); a ping asked
+/// for and not written within the pong timeout (the socket does not take our bytes) counts
+/// as a timeout too. While the connection's reading is paused (its handler's inbox is
+/// full) nothing is checked: the peer's pongs wait unread behind the messages the handler
+/// has not taken.
+fn check(hub: &HubInner, shared: &Shared, now: u64) {
     let config = &hub.config;
     let close_sent = shared.close_sent.load(Ordering::Acquire);
     if close_sent != 0 {
         if now.saturating_sub(close_sent) >= ms(config.close_timeout) {
+            tracing::debug!(id = %shared.id, "websocket close timeout; dropping the connection");
             shared.force_abort();
         }
         return;
     }
-    if let Some(interval) = config.ping_interval {
+    if shared.paused.load(Ordering::Acquire) {
+        return;
+    }
+    if config.ping_interval.is_some() {
         let last_rx = shared.last_rx.load(Ordering::Acquire);
         let ping_sent = shared.ping_sent.load(Ordering::Acquire);
-        if ping_sent != 0 && last_rx < ping_sent {
-            if now.saturating_sub(ping_sent) >= ms(config.pong_timeout) {
-                Stats::bump(&hub.stats.ping_timeouts);
-                shared.request_close(CloseRequest::Abort(close_frame(
-                    CloseCode::Error,
-                    "pong timeout",
-                )));
+        let ping_requested = shared.ping_requested.load(Ordering::Acquire);
+        let waiting_since = if ping_sent != 0 && last_rx < ping_sent {
+            Some(ping_sent)
+        } else if ping_requested != 0 {
+            Some(ping_requested)
+        } else {
+            None
+        };
+        match (waiting_since, config.ping_interval) {
+            (Some(since), _) => {
+                if now.saturating_sub(since) >= ms(config.pong_timeout) {
+                    Stats::bump(&hub.stats.ping_timeouts);
+                    tracing::debug!(id = %shared.id, "websocket pong timeout");
+                    shared.request_close(CloseRequest::Abort(close_frame(
+                        CloseCode::Error,
+                        "pong timeout",
+                    )));
+                }
             }
-        } else if now.saturating_sub(last_rx) >= ms(interval) && shared.push_control(ping.clone()) {
-            shared.ping_sent.store(now, Ordering::Release);
+            (None, Some(interval)) => {
+                if now.saturating_sub(last_rx) >= ms(interval) && !shared.is_closing() {
+                    shared.ping_sent.store(0, Ordering::Release);
+                    shared.ping_requested.store(now, Ordering::Release);
+                    shared.wake_driver_now();
+                }
+            }
+            (None, None) => {}
         }
     }
     if let Some(idle) = config.idle_timeout {

@@ -96,6 +96,14 @@ impl Io {
         }
     }
 
+    /// The peer's address, when the transport is TCP.
+    pub(crate) fn peer_addr(&self) -> Option<std::net::SocketAddr> {
+        match self {
+            Io::Tcp(tcp) => tcp.peer_addr().ok(),
+            Io::Other(_) => None,
+        }
+    }
+
     /// Best-effort: sends FIN (TCP) so the peer sees the end before the socket is dropped.
     pub(crate) fn shutdown_now(&mut self) {
         let waker = futures_util::task::noop_waker();

@@ -2,12 +2,12 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use parking_lot::RwLock;
 
-use crate::room::{RoomInner, WebSocketRoom};
-use crate::transport::{BroadcastTransport, LocalTransport};
+use crate::room::{BroadcastTransport, RoomRegistry, WebSocketRoom};
+use crate::transport::LocalTransport;
 
 /// Rooms by name, created on first use.
 ///
@@ -24,10 +24,34 @@ use crate::transport::{BroadcastTransport, LocalTransport};
 /// ```
 ///
 /// Every room it creates shares the manager's [`BroadcastTransport`] (by default
-/// [`LocalTransport`]) and member limit. With
-/// [`remove_empty_rooms(true)`](WebSocketManager::remove_empty_rooms), a room whose last
-/// member disconnects is removed from the manager, so rooms named after short-lived things
-/// do not pile up.
+/// [`LocalTransport`]) and member limit.
+///
+/// Rooms are often named after network input (the guide's chat names them after a path
+/// parameter), so by default a room is removed from the manager when its last member
+/// leaves (disconnects or [`WebSocketRoom::leave`]s); rooms then cost nothing once unused,
+/// whatever names clients make up. Someone still holding the room's `Arc` can use it;
+/// the first member joining it again puts it back under its name if that name is free.
+/// [`keep_empty_rooms`](WebSocketManager::keep_empty_rooms) opts out (rooms then stay until
+/// [`WebSocketManager::remove_room`] or [`WebSocketManager::prune_empty_rooms`]).
+///
+/// ```
+/// use armature_ws::{WebSocketConnection, WebSocketManager};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let manager = WebSocketManager::new();
+/// let room = manager.get_or_create_room("user-42").await;
+/// let (conn, receiver) = WebSocketConnection::new("c1".to_string());
+/// room.add_connection("c1", conn.clone()).await.unwrap();
+/// room.add_connection("c1", conn).await.unwrap(); // twice: still one member
+/// assert_eq!(room.connection_count().await, 1);
+/// drop(receiver); // the client disconnects
+/// assert!(manager.get_room("user-42").await.is_none());
+///
+/// let keeping = WebSocketManager::new().keep_empty_rooms(true);
+/// let _ = keeping.get_or_create_room("lobby").await;
+/// assert_eq!(keeping.room_count(), 1);
+/// # }
+/// ```
 pub struct WebSocketManager {
     inner: Arc<ManagerInner>,
 }
@@ -57,15 +81,15 @@ impl Default for WebSocketManager {
 }
 
 impl WebSocketManager {
-    /// A manager with no rooms, the [`LocalTransport`], no member limit, and rooms kept when
-    /// they empty.
+    /// A manager with no rooms, the [`LocalTransport`], no member limit, and rooms removed
+    /// when their last member leaves.
     pub fn new() -> Self {
         WebSocketManager {
             inner: Arc::new(ManagerInner {
                 rooms: RwLock::new(HashMap::new()),
                 transport: Arc::new(LocalTransport),
                 room_limit: None,
-                remove_empty: false,
+                remove_empty: true,
             }),
         }
     }
@@ -104,11 +128,16 @@ impl WebSocketManager {
         self.rebuild(|inner| inner.room_limit = Some(max))
     }
 
-    /// Remove a room from the manager when a disconnect takes its last member. Default:
-    /// false (rooms stay until [`WebSocketManager::remove_room`] or
-    /// [`WebSocketManager::prune_empty_rooms`]).
+    /// Remove a room from the manager when its last member leaves. Default: true.
     pub fn remove_empty_rooms(self, remove: bool) -> Self {
         self.rebuild(|inner| inner.remove_empty = remove)
+    }
+
+    /// Keep rooms when their last member leaves (until [`WebSocketManager::remove_room`] or
+    /// [`WebSocketManager::prune_empty_rooms`]): for a fixed set of rooms that should
+    /// outlive their members. Same as `remove_empty_rooms(!keep)`. Default: false.
+    pub fn keep_empty_rooms(self, keep: bool) -> Self {
+        self.rebuild(|inner| inner.remove_empty = !keep)
     }
 
     /// The room with this name, created if it does not exist.
@@ -125,11 +154,13 @@ impl WebSocketManager {
         rooms
             .entry(name.to_owned())
             .or_insert_with(|| {
+                let registry: Weak<ManagerInner> = Arc::downgrade(&self.inner);
+                let registry: Weak<dyn RoomRegistry> = registry;
                 Arc::new(WebSocketRoom::build(
                     name.to_owned(),
                     self.inner.room_limit,
-                    self.inner.transport.clone(),
-                    Some(Arc::downgrade(&self.inner)),
+                    Some(self.inner.transport.clone()),
+                    Some(registry),
                 ))
             })
             .clone()
@@ -164,19 +195,30 @@ impl WebSocketManager {
     }
 }
 
-impl ManagerInner {
-    /// A disconnect emptied `room`: remove it if the manager is set to, and if it is still
-    /// this very room and still empty.
-    pub(crate) fn room_emptied(&self, name: &str, room: &RoomInner) {
+impl RoomRegistry for ManagerInner {
+    /// Removes `room` if the manager is set to, and if it is still this very room and
+    /// still empty.
+    fn room_emptied(&self, room: &WebSocketRoom) {
         if !self.remove_empty {
             return;
         }
         let mut rooms = self.rooms.write();
         let same = rooms
-            .get(name)
-            .is_some_and(|r| std::ptr::eq(Arc::as_ptr(&r.inner), room) && room.is_empty());
+            .get(room.name())
+            .is_some_and(|r| r.same_room(room) && room.is_empty());
         if same {
-            rooms.remove(name);
+            rooms.remove(room.name());
         }
+    }
+
+    /// Puts `room` back under its name if it was removed and the name is free.
+    fn room_occupied(&self, room: &WebSocketRoom) {
+        if !self.remove_empty || self.rooms.read().contains_key(room.name()) {
+            return;
+        }
+        self.rooms
+            .write()
+            .entry(room.name().to_owned())
+            .or_insert_with(|| Arc::new(room.clone()));
     }
 }

@@ -1,23 +1,27 @@
 //! The state a connection shares with its handles: a send queue bounded in bytes of encoded
-//! frames, the waker of the connection task, close requests, activity times and room
-//! memberships.
+//! frames, the inbox of received messages, the wakers of the connection task and of the
+//! handler, close requests, activity times and memberships.
 //!
 //! Enqueueing is a short `parking_lot` critical section (push, add the length) followed by a
 //! wake when the queue was empty; it never waits for the socket. The connection task takes
 //! everything queued at once and writes it in as few system calls as possible.
+//!
+//! This module knows nothing of rooms: a group that wants to hear when a connection ends
+//! registers a [`Membership`] (which the room implements) and is told through it.
 
 use std::collections::VecDeque;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
+use std::task::{Context, Poll, Waker};
 
-use armature_ws_core::{CloseCode, CloseFrame, Utf8Bytes};
+use armature_ws_core::{CloseCode, CloseFrame, Utf8Bytes, WebSocketMessage};
 use bytes::Bytes;
 use futures_util::task::AtomicWaker;
 use parking_lot::Mutex;
 
 use crate::clock::now_ms;
-use crate::config::Backpressure;
-use crate::room::RoomInner;
+use crate::config::{Backpressure, WebSocketConfig};
+use crate::inbox::{Inbox, InboxLimits, Offer};
 use crate::stats::Stats;
 use crate::{Error, Result};
 
@@ -36,41 +40,96 @@ pub(crate) enum CloseRequest {
 pub(crate) struct Limits {
     pub(crate) max_queue_bytes: usize,
     pub(crate) backpressure: Backpressure,
+    pub(crate) inbox: InboxLimits,
 }
 
-#[derive(Debug, Default)]
+impl Limits {
+    pub(crate) fn from_config(config: &WebSocketConfig) -> Self {
+        Limits {
+            max_queue_bytes: config.max_queue_bytes,
+            backpressure: config.backpressure,
+            inbox: InboxLimits {
+                messages: config.inbox_messages,
+                bytes: config.inbox_bytes,
+            },
+        }
+    }
+}
+
+/// Something a connection belongs to (a room) that must hear when the connection ends.
+/// Implemented by the upper layer; the queue holds it weakly.
+pub(crate) trait Membership: Send + Sync {
+    /// The connection `shared`, a member under `key`, has ended.
+    fn connection_ended(self: Arc<Self>, key: &str, shared: &Arc<Shared>);
+}
+
+#[derive(Default)]
 struct State {
     frames: VecDeque<Bytes>,
     bytes: usize,
     /// Boxed: rare, and every idle connection carries the slot.
     close: Option<Box<CloseRequest>>,
-    /// A close was requested or the connection is gone: nothing more may be queued.
+    /// A close was requested, the socket values are gone, or the connection is gone:
+    /// nothing more may be queued.
     closing: bool,
+    /// A close was requested (the first request wins).
+    close_requested: bool,
     /// The connection is gone.
     closed: bool,
     /// Drop the connection now, without a close handshake (close timeout, shutdown
     /// deadline).
     forced: bool,
-    rooms: Vec<(Weak<RoomInner>, Arc<str>)>,
+    /// Messages received and not yet taken by the handler.
+    inbox: Inbox,
+    /// The task reading the inbox, waiting for a message.
+    reader: Option<Waker>,
+    /// A task sending on the socket, waiting for room in the queue or for a flush.
+    sender: Option<Waker>,
+    /// Live [`WebSocket`](crate::WebSocket) values (and split halves) of this connection;
+    /// when the last one goes, the connection closes.
+    sockets: u32,
+    /// The last socket value was dropped: the driver closes normally once the queue is
+    /// written (unless a close was requested meanwhile, e.g. by the handler's outcome).
+    unowned: bool,
+    memberships: Vec<(Weak<dyn Membership>, Arc<str>)>,
 }
 
 /// Shared between a connection task and every [`WebSocketConnection`](crate::WebSocketConnection)
 /// handle of it.
-#[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) id: Arc<str>,
     state: Mutex<State>,
+    /// The connection task (the driver of the socket).
     waker: AtomicWaker,
     limits: Limits,
     pub(crate) stats: Arc<Stats>,
+    /// The subprotocol agreed in the handshake.
+    pub(crate) protocol: Option<Box<str>>,
     /// When the last bytes arrived from the peer (ms, [`now_ms`]).
     pub(crate) last_rx: AtomicU64,
     /// When the last text or binary message arrived from the peer.
     pub(crate) last_msg: AtomicU64,
-    /// When the heartbeat sent a ping still unanswered (0: none).
+    /// When the heartbeat asked for a ping not yet written (0: none).
+    pub(crate) ping_requested: AtomicU64,
+    /// When the heartbeat's ping was written to the socket, still unanswered (0: none).
     pub(crate) ping_sent: AtomicU64,
     /// When the server's close frame went out (0: not yet).
     pub(crate) close_sent: AtomicU64,
+    /// Reading is paused because the inbox is full (the heartbeat does not count then).
+    pub(crate) paused: AtomicBool,
+    /// The connection task is polling the handler right now and drives the socket right
+    /// after, so frames queued meanwhile need no wake-up.
+    pub(crate) in_handler: AtomicBool,
+    /// The driver holds frames it has not finished writing.
+    pub(crate) writing: AtomicBool,
+    /// The connection runs on a plain `TcpStream` (the lean path).
+    pub(crate) on_tcp: AtomicBool,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared").field("id", &self.id).finish()
+    }
 }
 
 /// What the connection task takes from the queue in one go.
@@ -80,7 +139,12 @@ pub(crate) struct Taken {
 }
 
 impl Shared {
-    pub(crate) fn new(id: Arc<str>, limits: Limits, stats: Arc<Stats>) -> Self {
+    pub(crate) fn new(
+        id: Arc<str>,
+        limits: Limits,
+        stats: Arc<Stats>,
+        protocol: Option<Box<str>>,
+    ) -> Self {
         let now = now_ms();
         Shared {
             id,
@@ -88,11 +152,30 @@ impl Shared {
             waker: AtomicWaker::new(),
             limits,
             stats,
+            protocol,
             last_rx: AtomicU64::new(now),
             last_msg: AtomicU64::new(now),
+            ping_requested: AtomicU64::new(0),
             ping_sent: AtomicU64::new(0),
             close_sent: AtomicU64::new(0),
+            paused: AtomicBool::new(false),
+            in_handler: AtomicBool::new(false),
+            writing: AtomicBool::new(false),
+            on_tcp: AtomicBool::new(false),
         }
+    }
+
+    /// Wakes the connection task, unless it is polling the handler (it drives the socket
+    /// right after).
+    fn wake_driver(&self) {
+        if !self.in_handler.load(Ordering::SeqCst) {
+            self.waker.wake();
+        }
+    }
+
+    /// Wakes the connection task whatever it is doing.
+    pub(crate) fn wake_driver_now(&self) {
+        self.waker.wake();
     }
 
     /// Queues an encoded data frame, applying the back-pressure policy.
@@ -114,12 +197,14 @@ impl Shared {
                     state.frames = VecDeque::new();
                     state.bytes = 0;
                     state.closing = true;
+                    state.close_requested = true;
                     state.close = Some(Box::new(CloseRequest::Abort(close_frame(
                         CloseCode::Policy,
                         "send queue full",
                     ))));
                     drop(state);
                     Stats::bump(&self.stats.slow_clients_closed);
+                    tracing::info!(id = %self.id, queued = len, "websocket slow client dropped: send queue full");
                     self.waker.wake();
                 }
             }
@@ -130,13 +215,14 @@ impl Shared {
         state.bytes += len;
         drop(state);
         if was_empty {
-            self.waker.wake();
+            self.wake_driver();
         }
         Ok(())
     }
 
-    /// Queues a control frame (a heartbeat ping) outside the byte bound.
-    pub(crate) fn push_control(&self, frame: Bytes) -> bool {
+    /// Queues a frame outside the back-pressure policy (the socket's own sends, which wait
+    /// for room instead). False when the connection is closing.
+    pub(crate) fn push_own(&self, frame: Bytes) -> bool {
         let mut state = self.state.lock();
         if state.closing {
             return false;
@@ -146,19 +232,72 @@ impl Shared {
         state.frames.push_back(frame);
         drop(state);
         if was_empty {
-            self.waker.wake();
+            self.wake_driver();
         }
         true
+    }
+
+    /// Ready once the queue is under its bound (`Err` once the connection is closing).
+    pub(crate) fn poll_room(&self, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        let mut state = self.state.lock();
+        if state.closing {
+            return Poll::Ready(Err(Error::Closed));
+        }
+        if state.bytes <= self.limits.max_queue_bytes {
+            return Poll::Ready(Ok(()));
+        }
+        set_waker(&mut state.sender, cx.waker());
+        Poll::Pending
+    }
+
+    /// Ready once everything queued so far has been written to the socket, or the
+    /// connection is gone.
+    pub(crate) fn poll_flushed(&self, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        let mut state = self.state.lock();
+        if state.closed {
+            return Poll::Ready(Err(Error::Closed));
+        }
+        if state.frames.is_empty() && !self.writing.load(Ordering::Acquire) {
+            return Poll::Ready(Ok(()));
+        }
+        set_waker(&mut state.sender, cx.waker());
+        drop(state);
+        // The driver may have finished between the check and the registration.
+        if !self.writing.load(Ordering::Acquire) && self.state.lock().frames.is_empty() {
+            return Poll::Ready(Ok(()));
+        }
+        Poll::Pending
+    }
+
+    /// Ready once the server's close frame went out, or the connection is gone.
+    pub(crate) fn poll_close_sent(&self, cx: &mut Context<'_>) -> Poll<()> {
+        let mut state = self.state.lock();
+        if state.closed || self.close_sent.load(Ordering::Acquire) != 0 {
+            return Poll::Ready(());
+        }
+        set_waker(&mut state.sender, cx.waker());
+        Poll::Pending
+    }
+
+    /// Wakes a sender waiting for room, a flush or the close frame.
+    pub(crate) fn wake_sender(&self) {
+        let waker = self.state.lock().sender.take();
+        if let Some(waker) = waker {
+            waker.wake();
+        }
     }
 
     /// Asks the connection to close; the first request wins. Returns false when the
     /// connection was already closing.
     pub(crate) fn request_close(&self, request: CloseRequest) -> bool {
         let mut state = self.state.lock();
-        if state.closing {
+        // Dropping the last socket value stops queueing but leaves the close code to the
+        // handler's outcome, decided right after.
+        if state.close_requested || (state.closing && !state.unowned) {
             return false;
         }
         state.closing = true;
+        state.close_requested = true;
         if matches!(request, CloseRequest::Abort(_)) {
             state.frames = VecDeque::new();
             state.bytes = 0;
@@ -177,6 +316,7 @@ impl Shared {
         }
         state.forced = true;
         state.closing = true;
+        state.close_requested = true;
         state.frames = VecDeque::new();
         state.bytes = 0;
         drop(state);
@@ -200,12 +340,12 @@ impl Shared {
     }
 
     /// Registers the connection task's waker (call before [`Shared::take_into`]).
-    pub(crate) fn register(&self, waker: &std::task::Waker) {
+    pub(crate) fn register(&self, waker: &Waker) {
         self.waker.register(waker);
     }
 
     /// Moves queued frames into `out` (up to about `budget` bytes, at least one frame) and
-    /// returns a pending close request once the queue is empty.
+    /// returns a pending close request once the queue is empty. Wakes a waiting sender.
     pub(crate) fn take_into(&self, out: &mut VecDeque<Bytes>, budget: usize) -> Taken {
         let mut state = self.state.lock();
         let mut taken = 0;
@@ -220,17 +360,25 @@ impl Shared {
         if state.frames.is_empty() && state.frames.capacity() > 64 {
             state.frames = VecDeque::new();
         }
+        if state.unowned && !state.close_requested {
+            state.closing = true;
+            state.close_requested = true;
+            state.close = Some(Box::new(CloseRequest::Graceful(close_frame(
+                CloseCode::Normal,
+                "",
+            ))));
+        }
         let close = if state.frames.is_empty() {
             state.close.take().map(|request| *request)
         } else {
             None
         };
+        let sender = state.sender.take();
+        drop(state);
+        if let Some(sender) = sender {
+            sender.wake();
+        }
         Taken { close }
-    }
-
-    /// The queue bound in bytes.
-    pub(crate) fn max_queue_bytes(&self) -> usize {
-        self.limits.max_queue_bytes
     }
 
     /// Bytes queued and not yet taken by the connection task.
@@ -251,47 +399,184 @@ impl Shared {
     /// Marks the connection closing (its own close handshake started), so handles stop
     /// queueing.
     pub(crate) fn mark_closing(&self) {
-        self.state.lock().closing = true;
+        let mut state = self.state.lock();
+        state.closing = true;
+        state.close_requested = true;
     }
 
-    /// Records membership of a room, so that the connection leaves it when it ends.
-    /// Returns false (and records nothing) when the connection is already gone.
-    pub(crate) fn joined(&self, room: Weak<RoomInner>, key: Arc<str>) -> bool {
+    // ----- the inbox -----
+
+    /// Offers a received message to the inbox (the driver's side). Returns what happened,
+    /// and the waker of a reader to wake.
+    pub(crate) fn offer(&self, message: WebSocketMessage) -> (Offer, Option<Waker>) {
+        let mut state = self.state.lock();
+        let offer = state.inbox.offer(message, &self.limits.inbox);
+        if matches!(offer, Offer::Full(_)) {
+            self.paused.store(true, Ordering::Release);
+            return (offer, None);
+        }
+        (offer, state.reader.take())
+    }
+
+    /// Ends the inbox: the reader gets `error` once (if any), then the end.
+    pub(crate) fn end_inbox(&self, error: Option<Error>) {
+        let reader = {
+            let mut state = self.state.lock();
+            state.inbox.end(error);
+            state.reader.take()
+        };
+        if let Some(reader) = reader {
+            reader.wake();
+        }
+    }
+
+    /// The next received message (the handler's side); wakes the driver when this makes
+    /// room in a full inbox.
+    pub(crate) fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Option<Result<WebSocketMessage>>> {
+        let mut state = self.state.lock();
+        match state.inbox.take() {
+            Some(item) => {
+                let resume =
+                    self.paused.load(Ordering::Acquire) && !state.inbox.is_full(&self.limits.inbox);
+                drop(state);
+                if resume {
+                    self.wake_driver();
+                }
+                Poll::Ready(Some(item))
+            }
+            None if state.inbox.is_ended() => Poll::Ready(None),
+            None => {
+                set_waker(&mut state.reader, cx.waker());
+                Poll::Pending
+            }
+        }
+    }
+
+    /// True when the inbox has room for another message (the driver may read).
+    pub(crate) fn inbox_has_room(&self) -> bool {
+        !self.state.lock().inbox.is_full(&self.limits.inbox)
+    }
+
+    /// Messages waiting in the inbox, and their payload bytes.
+    pub(crate) fn inbox_len(&self) -> (usize, usize) {
+        let state = self.state.lock();
+        (state.inbox.len(), state.inbox.bytes())
+    }
+
+    /// The close frame the peer sent, once received.
+    pub(crate) fn peer_close(&self) -> Option<CloseFrame> {
+        self.state.lock().inbox.peer_close().cloned()
+    }
+
+    /// Records the close frame the peer sent.
+    pub(crate) fn set_peer_close(&self, frame: Option<CloseFrame>) {
+        self.state.lock().inbox.set_peer_close(frame);
+    }
+
+    // ----- socket handles -----
+
+    /// One more live socket value (or split half).
+    pub(crate) fn socket_opened(&self) {
+        self.state.lock().sockets += 1;
+    }
+
+    /// One socket value fewer; once the last one is gone the connection closes normally
+    /// (1000), unless a close was requested first.
+    pub(crate) fn socket_dropped(&self) {
+        let last = {
+            let mut state = self.state.lock();
+            state.sockets = state.sockets.saturating_sub(1);
+            if state.sockets == 0 {
+                state.unowned = true;
+                state.closing = true;
+            }
+            state.sockets == 0
+        };
+        if last {
+            self.wake_driver();
+        }
+    }
+
+    // ----- memberships -----
+
+    /// Records membership of a group, so that it hears when the connection ends. Joining
+    /// the same group again records nothing more. Returns false (and records nothing) when
+    /// the connection is already gone.
+    pub(crate) fn joined<M: Membership + 'static>(&self, group: Weak<M>, key: Arc<str>) -> bool {
+        let group: Weak<dyn Membership> = group;
         let mut state = self.state.lock();
         if state.closed {
             return false;
         }
-        state.rooms.push((room, key));
+        let addr = group.as_ptr() as *const ();
+        if let Some(entry) = state
+            .memberships
+            .iter_mut()
+            .find(|(weak, _)| std::ptr::eq(weak.as_ptr() as *const (), addr))
+        {
+            entry.1 = key;
+        } else {
+            state.memberships.push((group, key));
+        }
         true
     }
 
-    /// Forgets membership of a room.
-    pub(crate) fn left(&self, room: &RoomInner) {
+    /// Forgets membership of a group.
+    pub(crate) fn left(&self, group: *const ()) {
         let mut state = self.state.lock();
         state
-            .rooms
-            .retain(|(weak, _)| !std::ptr::eq(weak.as_ptr(), room as *const RoomInner));
+            .memberships
+            .retain(|(weak, _)| !std::ptr::eq(weak.as_ptr() as *const (), group));
+        if state.memberships.is_empty() {
+            state.memberships = Vec::new();
+        }
     }
 
-    /// The connection is gone: frees the queue and leaves every room.
+    /// How many groups the connection belongs to.
+    pub(crate) fn membership_count(&self) -> usize {
+        self.state.lock().memberships.len()
+    }
+
+    /// The connection is gone: frees the queue and the inbox, tells every group, wakes
+    /// whoever waits on the socket.
     pub(crate) fn finish(self: &Arc<Self>) {
-        let rooms = {
+        let (groups, reader, sender) = {
             let mut state = self.state.lock();
             if state.closed {
                 return;
             }
             state.closed = true;
             state.closing = true;
+            state.close_requested = true;
             state.frames = VecDeque::new();
             state.bytes = 0;
             state.close = None;
-            std::mem::take(&mut state.rooms)
+            state.inbox.end(None);
+            (
+                std::mem::take(&mut state.memberships),
+                state.reader.take(),
+                state.sender.take(),
+            )
         };
-        for (room, key) in rooms {
-            if let Some(room) = room.upgrade() {
-                room.remove_member(&key, self);
+        self.paused.store(false, Ordering::Release);
+        for (group, key) in groups {
+            if let Some(group) = group.upgrade() {
+                group.connection_ended(&key, self);
             }
         }
+        if let Some(reader) = reader {
+            reader.wake();
+        }
+        if let Some(sender) = sender {
+            sender.wake();
+        }
+    }
+}
+
+fn set_waker(slot: &mut Option<Waker>, waker: &Waker) {
+    match slot {
+        Some(current) if current.will_wake(waker) => {}
+        _ => *slot = Some(waker.clone()),
     }
 }
 

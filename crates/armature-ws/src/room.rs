@@ -1,4 +1,10 @@
-//! [`WebSocketRoom`]: a named set of connections that broadcasts reach together.
+//! [`WebSocketRoom`]: a named set of connections that broadcasts reach together, and
+//! [`BroadcastTransport`], the seam every room broadcast goes through.
+//!
+//! A room knows the layers under it (connection handles, their queues) and nothing above
+//! it: the transport is a trait declared here and implemented above (see
+//! [`LocalTransport`](crate::LocalTransport) and the Redis adapter); the manager hears
+//! that a room emptied through [`RoomRegistry`], which it implements.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -10,10 +16,72 @@ use parking_lot::RwLock;
 use serde::Serialize;
 
 use crate::connection::WebSocketConnection;
-use crate::manager::ManagerInner;
-use crate::queue::Shared;
-use crate::transport::{BroadcastTransport, LocalTransport};
+use crate::queue::{Membership, Shared};
 use crate::{Error, Result};
+
+/// Carries a room broadcast to the room's members, wherever they are connected.
+///
+/// Every [`WebSocketRoom::broadcast`] (and its `_text`, `_json`, `_except` variants) encodes
+/// its message once into a frame and hands it to the room's transport. The default,
+/// [`LocalTransport`](crate::LocalTransport), delivers it to the members connected to this
+/// process at once. A multi-process adapter would publish `(room.name(), frame, except)` to
+/// its bus and, on every process (this one included), call [`WebSocketRoom::deliver_local`]
+/// on the room of that name when the message arrives.
+///
+/// `publish` is synchronous on purpose: a broadcast never waits. An adapter with a network
+/// behind it hands the frame to its own bounded outbox and returns.
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+/// use armature_ws::{BroadcastTransport, WebSocketManager, WebSocketRoom};
+/// use bytes::Bytes;
+///
+/// /// Counts broadcasts, then delivers locally.
+/// #[derive(Debug, Default)]
+/// struct Counting(AtomicUsize);
+///
+/// impl BroadcastTransport for Counting {
+///     fn publish(&self, room: &WebSocketRoom, frame: Bytes, except: Option<&str>)
+///         -> Result<(), armature_ws::Error>
+///     {
+///         self.0.fetch_add(1, Ordering::Relaxed);
+///         room.deliver_local(&frame, except);
+///         Ok(())
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), armature_ws::Error> {
+/// let transport = Arc::new(Counting::default());
+/// let manager = WebSocketManager::new().with_transport(transport.clone());
+/// let room = manager.get_or_create_room("lobby").await;
+/// room.broadcast_text("hi".to_string()).await?;
+/// assert_eq!(transport.0.load(Ordering::Relaxed), 1);
+/// # Ok(()) }
+/// ```
+pub trait BroadcastTransport: Send + Sync + fmt::Debug + 'static {
+    /// Delivers an encoded frame to every member of `room` except the connection with id
+    /// `except`.
+    fn publish(&self, room: &WebSocketRoom, frame: Bytes, except: Option<&str>) -> Result<()>;
+
+    /// Called after `room` gained its first member connected to this process, or lost its
+    /// last one, outside the room's lock. A multi-process adapter subscribes to the room's
+    /// traffic when it is occupied and unsubscribes when it is empty. Calls for one room can
+    /// race (a join and a leave on two threads), so read the current state with
+    /// [`WebSocketRoom::is_empty`] rather than trusting the order of the calls. The default
+    /// does nothing.
+    fn room_occupancy_changed(&self, room: &WebSocketRoom) {
+        let _ = room;
+    }
+}
+
+/// Who keeps rooms by name (the manager) and must hear when one empties or fills again.
+pub(crate) trait RoomRegistry: Send + Sync {
+    /// The last member of `room` left (a disconnect or [`WebSocketRoom::leave`]).
+    fn room_emptied(&self, room: &WebSocketRoom);
+    /// `room` got its first member (again).
+    fn room_occupied(&self, room: &WebSocketRoom);
+}
 
 /// A named group of connections. A broadcast encodes its message once; every member's queue
 /// gets a reference-counted copy of the same frame. A broadcast never waits for a member and
@@ -52,8 +120,9 @@ pub(crate) struct RoomInner {
     name: String,
     members: RwLock<HashMap<Arc<str>, WebSocketConnection>>,
     limit: Option<usize>,
-    transport: Arc<dyn BroadcastTransport>,
-    manager: Option<Weak<ManagerInner>>,
+    /// `None`: deliver to the local members at once.
+    transport: Option<Arc<dyn BroadcastTransport>>,
+    registry: Option<Weak<dyn RoomRegistry>>,
 }
 
 impl fmt::Debug for RoomInner {
@@ -98,22 +167,23 @@ impl WebSocketRoom {
         Arc::ptr_eq(&self.inner, &other.inner)
     }
 
-    /// An empty room with no member limit, delivering through [`LocalTransport`].
+    /// An empty room with no member limit, delivering to its members in this process
+    /// (like [`LocalTransport`](crate::LocalTransport)).
     pub fn new(name: String) -> Self {
-        Self::build(name, None, Arc::new(LocalTransport), None)
+        Self::build(name, None, None, None)
     }
 
     /// An empty room that refuses members past `max` with the guide's "Room full" error
     /// ([`Error::room_full`]).
     pub fn with_limit(name: String, max: usize) -> Self {
-        Self::build(name, Some(max), Arc::new(LocalTransport), None)
+        Self::build(name, Some(max), None, None)
     }
 
     pub(crate) fn build(
         name: String,
         limit: Option<usize>,
-        transport: Arc<dyn BroadcastTransport>,
-        manager: Option<Weak<ManagerInner>>,
+        transport: Option<Arc<dyn BroadcastTransport>>,
+        registry: Option<Weak<dyn RoomRegistry>>,
     ) -> Self {
         WebSocketRoom {
             inner: Arc::new(RoomInner {
@@ -121,8 +191,24 @@ impl WebSocketRoom {
                 members: RwLock::new(HashMap::new()),
                 limit,
                 transport,
-                manager,
+                registry,
             }),
+        }
+    }
+
+    fn publish(&self, frame: Bytes, except: Option<&str>) -> Result<()> {
+        match &self.inner.transport {
+            Some(transport) => transport.publish(self, frame, except),
+            None => {
+                self.deliver_local(&frame, except);
+                Ok(())
+            }
+        }
+    }
+
+    fn occupancy_changed(&self) {
+        if let Some(transport) = &self.inner.transport {
+            transport.room_occupancy_changed(self);
         }
     }
 
@@ -132,7 +218,8 @@ impl WebSocketRoom {
     }
 
     /// Adds a connection under `id` (normally `connection.id()`). Adding an id again
-    /// replaces the earlier handle. Fails with [`Error::room_full`] past the room's limit
+    /// replaces the earlier handle; adding the same connection twice changes nothing (the
+    /// room and the connection record it once). Fails with [`Error::room_full`] past the room's limit
     /// and with [`Error::Closed`] when the connection is already gone.
     pub async fn add_connection(
         &self,
@@ -157,12 +244,13 @@ impl WebSocketRoom {
             was_empty
         };
         if was_empty {
-            self.inner.transport.room_occupancy_changed(self);
+            self.occupancy_changed();
+            if let Some(registry) = self.inner.registry.as_ref().and_then(Weak::upgrade) {
+                registry.room_occupied(self);
+            }
         }
-        if connection
-            .shared
-            .joined(Arc::downgrade(&self.inner), key.clone())
-        {
+        let weak: Weak<RoomInner> = Arc::downgrade(&self.inner);
+        if connection.shared.joined(weak, key.clone()) {
             Ok(())
         } else {
             self.inner.remove_member(&key, &connection.shared);
@@ -184,10 +272,13 @@ impl WebSocketRoom {
             (removed, now_empty)
         };
         if let Some(connection) = &removed {
-            connection.shared.left(&self.inner);
+            connection
+                .shared
+                .left(Arc::as_ptr(&self.inner) as *const ());
         }
         if now_empty {
-            self.inner.transport.room_occupancy_changed(self);
+            self.occupancy_changed();
+            self.inner.emptied(self);
         }
         removed
     }
@@ -212,14 +303,12 @@ impl WebSocketRoom {
     /// Sends a message to every member but the connection `except_id` (typically the
     /// sender).
     pub async fn broadcast_except(&self, except_id: &str, message: WebSocketMessage) -> Result<()> {
-        self.inner
-            .transport
-            .publish(self, encode_message(&message), Some(except_id))
+        self.publish(encode_message(&message), Some(except_id))
     }
 
     /// Sends an already encoded frame to every member, through the room's transport.
     pub fn broadcast_frame(&self, frame: Bytes) -> Result<()> {
-        self.inner.transport.publish(self, frame, None)
+        self.publish(frame, None)
     }
 
     /// Sends a message to the member with this id only; [`Error::Closed`] when there is no
@@ -292,9 +381,9 @@ impl WebSocketRoom {
 }
 
 impl RoomInner {
-    /// Removes `key` if it still maps to this connection (a disconnect); a room emptied this
-    /// way is removed from its manager when the manager asks for that.
-    pub(crate) fn remove_member(self: &Arc<Self>, key: &str, shared: &Arc<Shared>) {
+    /// Removes `key` if it still maps to this connection (a disconnect); tells the
+    /// transport and the registry when that emptied the room.
+    fn remove_member(self: &Arc<Self>, key: &str, shared: &Arc<Shared>) {
         let now_empty = {
             let mut members = self.members.write();
             match members.get(key) {
@@ -309,14 +398,20 @@ impl RoomInner {
             let room = WebSocketRoom {
                 inner: Arc::clone(self),
             };
-            self.transport.room_occupancy_changed(&room);
-            if let Some(manager) = self.manager.as_ref().and_then(Weak::upgrade) {
-                manager.room_emptied(&self.name, self);
-            }
+            room.occupancy_changed();
+            self.emptied(&room);
         }
     }
 
-    pub(crate) fn is_empty(&self) -> bool {
-        self.members.read().is_empty()
+    fn emptied(&self, room: &WebSocketRoom) {
+        if let Some(registry) = self.registry.as_ref().and_then(Weak::upgrade) {
+            registry.room_emptied(room);
+        }
+    }
+}
+
+impl Membership for RoomInner {
+    fn connection_ended(self: Arc<Self>, key: &str, shared: &Arc<Shared>) {
+        self.remove_member(key, shared);
     }
 }

@@ -1,58 +1,70 @@
-//! [`WebSocket`]: the server side of one connection, as handler code sees it (the
-//! design is explained on the type).
+//! [`WebSocket`]: the server side of one connection, as handler code sees it, and its
+//! halves [`WebSocketSender`] and [`WebSocketReader`] (the design is explained on the
+//! type).
 
 use std::fmt;
 use std::future::{Future, poll_fn};
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use armature_ws_core::{CloseCode, CloseFrame, Utf8Bytes, WebSocketMessage, encode_message};
 use bytes::Bytes;
-use futures_util::Stream;
-use futures_util::future::Either;
+use futures_util::{Sink, Stream};
 use serde::Serialize;
 
-use crate::config::WebSocketConfig;
 use crate::connection::WebSocketConnection;
-use crate::driver::Conn;
-use crate::hub::{Hub, Permit};
-use crate::io::{Io, RawStream};
-use crate::queue::CloseRequest;
+use crate::queue::{CloseRequest, Shared};
 use crate::{Error, Result};
 
-/// The server side of one WebSocket connection: a [`Stream`] of incoming messages, and
-/// sending. Made by [`WebSocketUpgrade::on_upgrade`](crate::WebSocketUpgrade::on_upgrade).
+/// The server side of one WebSocket connection: a [`Stream`] of incoming messages and a
+/// [`Sink`] of outgoing ones, with the usual helpers. Made by
+/// [`WebSocketUpgrade::on_upgrade`](crate::WebSocketUpgrade::on_upgrade).
 ///
-/// Pings are answered with pongs by the socket itself (and still yielded, like pongs); a
-/// close frame from the client is answered, yielded as [`WebSocketMessage::Close`], and the
-/// stream then ends. A protocol error is yielded once as [`Error::Protocol`] after the socket
-/// sent the close code ws-core gives (1002, 1007 or 1009); the stream then ends.
+/// # The connection runs on its own
 ///
-/// # One task per connection
+/// The task [`on_upgrade`](crate::WebSocketUpgrade::on_upgrade) spawns drives the socket
+/// and polls the handler inside it: queued frames are written, pings answered, pongs read,
+/// the heartbeat, idle timeout, close handshake and shutdown deadline honoured, whatever the
+/// handler is awaiting (a sleep, a database call, a channel, nothing). A handler that only
+/// sends, or awaits something slow between reads, keeps a healthy connection. Still one
+/// task per connection, no timer and no read buffer per idle connection (the heartbeat is a
+/// shared sweeper, see [`Hub`](crate::Hub)).
 ///
-/// The socket is both the stream of incoming messages and the writer of the connection's
-/// send queue: every poll of [`WebSocket::recv`] (or of the `Stream`) first writes what other
-/// tasks queued through [`WebSocketConnection`] handles (a room broadcast wakes the socket's
-/// task through its waker), then reads. So the usual handler — a loop over incoming
-/// messages that broadcasts to rooms — is the connection's only task: no reader task plus
-/// writer task, no channel between them, no per-connection timer (the heartbeat is a
-/// shared sweeper, see [`Hub`](crate::Hub)). An idle connection is that one small task, a
-/// socket registration and the shared queue state; its read buffer exists only while bytes
-/// are being decoded.
+/// # Reading when the handler does not
 ///
-/// The price of that choice: queued frames go out while the handler awaits the socket (or
-/// [`WebSocket::flush`]). A handler that awaits something slow between reads delays its
-/// client's outgoing messages meanwhile; it should hand that work to another task, or
-/// read in a `select!` with it.
+/// Received messages go to a small inbox ([`WebSocketConfig::inbox_capacity`](crate::WebSocketConfig::inbox_capacity),
+/// 16 messages or 64 KiB by default; one larger message always fits). When it is full the
+/// connection stops reading the socket, so the client meets TCP back-pressure and cannot
+/// grow the server's memory; writing goes on. Reading resumes as soon as the handler takes a
+/// message. While reading is paused:
+///
+/// - control frames the client sends after the message that did not fit stay unread in
+///   the TCP stream (pings are answered, pongs and the client's close seen, once reading
+///   resumes); the server's own pings, pongs and close frames are still written;
+/// - the heartbeat neither pings nor times the connection out, and the idle timeout does
+///   not run: a peer that still answers pings is never closed because its handler is slow;
+/// - while the inbox is full but reading is not paused (control frames arriving), pings are
+///   answered and pongs count for the heartbeat, but they are not added to the inbox.
+///
+/// Pings are answered with pongs by the connection itself (and still yielded, like pongs,
+/// while the inbox has room); a close frame from the client is answered, yielded as
+/// [`WebSocketMessage::Close`] (its code and reason: [`WebSocket::close_frame`]), and the
+/// stream then ends. A protocol error is yielded once as [`Error::Protocol`] after the
+/// connection sent the close code ws-core gives (1002, 1007 or 1009); the stream then ends.
 ///
 /// Pongs to a client's pings wait behind what is already being written, at most 8 KiB of
 /// them per connection: a client that floods pings without reading the pongs gets only the
 /// pong to its latest ping once that bound is reached (RFC 6455 §5.5.3), so it cannot grow
 /// the server's memory. Queued messages obey [`Backpressure`](crate::Backpressure).
 ///
-/// When the handler returns (the socket is dropped) without a close handshake, a short task
-/// finishes it: queued frames are written, a close frame 1000 goes out, and the TCP
-/// connection is closed once the client answers or the close timeout passes.
+/// # Closing
+///
+/// When every `WebSocket` value of the connection (and every half from
+/// [`split`](WebSocket::split)) is dropped, the connection finishes on its own: queued
+/// frames are written, a close frame 1000 goes out, and the TCP connection is closed once
+/// the client answers or the close timeout passes. A handler's outcome can close it first
+/// (see [`HandlerOutcome`](crate::HandlerOutcome)).
 ///
 /// ```no_run
 /// use armature_ws::{WebSocket, WebSocketManager, WebSocketMessage};
@@ -61,121 +73,86 @@ use crate::{Error, Result};
 ///     let room = manager.get_or_create_room("lobby").await;
 ///     let _ = room.add_connection(socket.id(), socket.connection()).await;
 ///     while let Some(Ok(message)) = socket.recv().await {
-///         if let WebSocketMessage::Text(text) = message {
-///             let _ = room.broadcast_text(text).await; // also written by this very loop
+///         match message {
+///             WebSocketMessage::Text(text) => {
+///                 let _ = room.broadcast_text(text).await;
+///             }
+///             WebSocketMessage::Close => break,
+///             _ => {}
 ///         }
 ///     }
 ///     // Dropping the socket leaves every room.
 /// }
 /// ```
 pub struct WebSocket {
-    /// Boxed: the socket moves into handler futures (whose async-fn arguments and
-    /// rebindings can keep more than one copy of it); a pointer keeps every copy small.
-    conn: Option<Box<Conn>>,
+    shared: Arc<Shared>,
 }
 
 impl fmt::Debug for WebSocket {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.conn {
-            Some(conn) => f
-                .debug_struct("WebSocket")
-                .field("id", &conn.shared.id)
-                .field("io", &conn.io)
-                .field("close", &conn.close_state())
-                .finish(),
-            None => f.write_str("WebSocket(dropped)"),
-        }
+        let io = if self
+            .shared
+            .on_tcp
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            "Tcp(..)"
+        } else {
+            "Other(..)"
+        };
+        f.debug_struct("WebSocket")
+            .field("id", &self.shared.id)
+            .field("io", &format_args!("{io}"))
+            .field("closing", &self.shared.is_closing())
+            .finish()
     }
 }
 
 impl WebSocket {
-    pub(crate) fn start(
-        io: Io,
-        read_buf: Bytes,
-        config: &WebSocketConfig,
-        hub: &Hub,
-        permit: Permit,
-        protocol: Option<Box<str>>,
-    ) -> Self {
-        WebSocket {
-            conn: Some(Box::new(Conn::new(
-                io, read_buf, config, hub, permit, protocol,
-            ))),
-        }
-    }
-
-    /// Runs the WebSocket protocol on an already upgraded byte stream (for servers that do
-    /// the HTTP handshake themselves). `read_buf` holds bytes already read past the
-    /// handshake. Fails with `503` ([`Error::Http`]) past the hub's `max_connections`.
-    pub fn from_stream(stream: impl RawStream, read_buf: Bytes, hub: &Hub) -> Result<Self> {
-        let permit = hub.try_acquire().ok_or_else(too_many)?;
-        Ok(Self::start(
-            Io::Other(Box::new(stream)),
-            read_buf,
-            hub.config(),
-            hub,
-            permit,
-            None,
-        ))
-    }
-
-    /// [`WebSocket::from_stream`] for a plain TCP stream, on the lean path.
-    pub fn from_tcp(stream: tokio::net::TcpStream, read_buf: Bytes, hub: &Hub) -> Result<Self> {
-        let permit = hub.try_acquire().ok_or_else(too_many)?;
-        Ok(Self::start(
-            Io::Tcp(stream),
-            read_buf,
-            hub.config(),
-            hub,
-            permit,
-            None,
-        ))
-    }
-
-    fn conn(&mut self) -> Result<&mut Conn> {
-        self.conn.as_deref_mut().ok_or(Error::Closed)
+    pub(crate) fn new(shared: Arc<Shared>) -> Self {
+        shared.socket_opened();
+        WebSocket { shared }
     }
 
     /// This connection's id.
     pub fn id(&self) -> &str {
-        self.conn.as_ref().map_or("", |c| &c.shared.id)
+        &self.shared.id
     }
 
     /// The subprotocol agreed in the handshake, if any.
     pub fn protocol(&self) -> Option<&str> {
-        self.conn.as_ref().and_then(|c| c.protocol.as_deref())
+        self.shared.protocol.as_deref()
     }
 
     /// A handle other tasks can use to send to this client (cheap to clone).
     pub fn connection(&self) -> WebSocketConnection {
-        match &self.conn {
-            Some(conn) => WebSocketConnection::from_shared(conn.shared.clone()),
-            None => {
-                let (connection, receiver) = WebSocketConnection::new(String::new());
-                drop(receiver);
-                connection
-            }
-        }
+        WebSocketConnection::from_shared(self.shared.clone())
     }
 
-    /// The next message from the client; `None` once the connection has ended. Writes
-    /// what is queued for the client while it waits.
+    /// The close frame the client sent (code and reason), once it arrived: after
+    /// [`recv`](WebSocket::recv) yielded [`WebSocketMessage::Close`]. `None` before, or when
+    /// the client's close carried no code.
+    pub fn close_frame(&self) -> Option<CloseFrame> {
+        self.shared.peer_close()
+    }
+
+    /// Messages received and not yet taken with [`recv`](WebSocket::recv): at most the
+    /// inbox capacity (plus a close).
+    pub fn inbox_len(&self) -> usize {
+        self.shared.inbox_len().0
+    }
+
+    /// The next message from the client; `None` once the connection has ended.
     ///
-    /// Cancel-safe: a message is only taken from the connection when it is returned, so
-    /// `recv` can sit in a `tokio::select!` beside other work without losing one.
-    pub async fn recv(&mut self) -> Option<Result<WebSocketMessage>> {
-        poll_fn(|cx| match self.conn.as_mut() {
-            Some(conn) => conn.poll_next(cx),
-            None => Poll::Ready(None),
-        })
-        .await
+    /// Cancel-safe: a message is only taken from the inbox when it is returned, so `recv`
+    /// can sit in a `tokio::select!` beside other work without losing one.
+    pub fn recv(&mut self) -> impl Future<Output = Option<Result<WebSocketMessage>>> + Send + '_ {
+        poll_fn(|cx| self.shared.poll_recv(cx))
     }
 
-    /// Sends a message: it is queued behind what is already queued, and written at once
-    /// unless more client messages are already buffered (then it goes out together with the
-    /// replies to those, on the next [`recv`](WebSocket::recv)). Waits only while the
-    /// client's queue is past its bound. A [`WebSocketMessage::Close`] starts the close
-    /// handshake.
+    /// Sends a message: it is queued behind what is already queued and written by the
+    /// connection at once. Waits only while the client's queue is past its bound. A
+    /// [`WebSocketMessage::Close`] starts the close handshake with code 1000 (see
+    /// [`WebSocket::close`] for another code).
     ///
     /// (A plain function returning a small future rather than an `async fn`: the future
     /// lives inside every connection's task, so its size counts per connection.)
@@ -183,13 +160,7 @@ impl WebSocket {
         &mut self,
         message: WebSocketMessage,
     ) -> impl Future<Output = Result<()>> + Send + '_ {
-        match message {
-            WebSocketMessage::Close(frame) => {
-                let frame = frame.unwrap_or_else(|| CloseFrame::new(CloseCode::Normal, ""));
-                Either::Left(self.close_with(frame))
-            }
-            other => Either::Right(self.send_frame(encode_message(&other))),
-        }
+        send_message(&self.shared, message)
     }
 
     /// Sends a text message (see [`WebSocket::send`]).
@@ -210,87 +181,322 @@ impl WebSocket {
 
     /// Sends an already encoded frame (see [`WebSocket::send`]).
     pub fn send_frame(&mut self, frame: Bytes) -> impl Future<Output = Result<()>> + Send + '_ {
-        let mut frame = Some(frame);
-        poll_fn(move |cx| {
-            let Some(conn) = self.conn.as_deref_mut() else {
-                return Poll::Ready(Err(Error::Closed));
-            };
-            match conn.poll_room(cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(Err(err)) => return Poll::Ready(Err(err)),
-                Poll::Ready(Ok(())) => {}
-            }
-            let Some(frame) = frame.take() else {
-                return Poll::Ready(Ok(()));
-            };
-            if !conn.shared.push_control(frame) {
-                return Poll::Ready(Err(Error::Closed));
-            }
-            if !conn.more_input_buffered() {
-                // One non-blocking attempt; what does not fit goes out on the next poll.
-                if let Poll::Ready(Err(err)) = conn.poll_flush_out(cx) {
-                    return Poll::Ready(Err(err));
-                }
-            }
-            Poll::Ready(Ok(()))
-        })
+        send_frame(&self.shared, frame)
     }
 
-    /// Writes everything queued for the client.
+    /// Waits until everything queued for the client so far has been written to the socket.
     pub async fn flush(&mut self) -> Result<()> {
-        let conn = self.conn()?;
-        poll_fn(|cx| conn.poll_flush_out(cx)).await
+        poll_fn(|cx| self.shared.poll_flushed(cx)).await
     }
 
     /// Starts the close handshake: what is queued is written, then a close frame with
-    /// `code` and `reason`. Keep reading: [`recv`](WebSocket::recv) yields the client's
-    /// close (or the end) when the handshake is over.
+    /// `code` and `reason` (cut to 123 bytes); returns once the close frame is written.
+    /// Keep reading: [`recv`](WebSocket::recv) yields the client's close (or the end) when
+    /// the handshake is over.
     pub async fn close(
         &mut self,
         code: impl Into<CloseCode>,
         reason: impl Into<Utf8Bytes>,
     ) -> Result<()> {
-        self.close_with(CloseFrame::new(code, reason)).await
+        close_with(&self.shared, CloseFrame::new(code, reason)).await
     }
 
-    fn close_with(&mut self, frame: CloseFrame) -> impl Future<Output = Result<()>> + Send + '_ {
-        let mut frame = Some(frame);
-        poll_fn(move |cx| {
-            let Some(conn) = self.conn.as_deref_mut() else {
-                return Poll::Ready(Err(Error::Closed));
-            };
-            if let Some(frame) = frame.take() {
-                if !conn.shared.request_close(CloseRequest::Graceful(frame)) {
-                    return Poll::Ready(Err(Error::Closed));
-                }
-            }
-            conn.poll_flush_out(cx)
-        })
+    /// Splits the socket into a sender and a reader that can be used from different tasks
+    /// (like `futures_util::StreamExt::split`, without a lock between them). The connection
+    /// stays open until both halves are dropped.
+    ///
+    /// ```no_run
+    /// use armature_ws::{WebSocket, WebSocketMessage};
+    /// use futures_util::{SinkExt, StreamExt};
+    ///
+    /// async fn handler(socket: WebSocket) {
+    ///     let (mut sender, mut reader) = socket.split();
+    ///     let ticker = tokio::spawn(async move {
+    ///         for n in 0.. {
+    ///             if sender.send(WebSocketMessage::text(format!("tick {n}"))).await.is_err() {
+    ///                 break;
+    ///             }
+    ///             tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    ///         }
+    ///     });
+    ///     while let Some(Ok(message)) = reader.next().await {
+    ///         println!("got {message:?}");
+    ///     }
+    ///     ticker.abort();
+    /// }
+    /// ```
+    pub fn split(self) -> (WebSocketSender, WebSocketReader) {
+        let sender = WebSocketSender::new(self.shared.clone());
+        let reader = WebSocketReader::new(self.shared.clone());
+        drop(self);
+        (sender, reader)
     }
 }
 
-fn too_many() -> Error {
-    Error::Http {
-        status: 503,
-        reason: "too many connections".to_owned(),
+fn send_message(
+    shared: &Shared,
+    message: WebSocketMessage,
+) -> impl Future<Output = Result<()>> + Send + '_ {
+    let mut message = Some(message);
+    poll_fn(move |cx| {
+        if let Some(WebSocketMessage::Close) = &message {
+            message = None;
+            let frame = CloseFrame::new(CloseCode::Normal, "");
+            if !shared.request_close(CloseRequest::Graceful(frame)) {
+                return Poll::Ready(Err(Error::Closed));
+            }
+        }
+        if message.is_none() {
+            return shared.poll_close_sent(cx).map(Ok);
+        }
+        match shared.poll_room(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(Err(err)) => return Poll::Ready(Err(err)),
+            Poll::Ready(Ok(())) => {}
+        }
+        let Some(message) = message.take() else {
+            return Poll::Ready(Ok(()));
+        };
+        if shared.push_own(encode_message(&message)) {
+            Poll::Ready(Ok(()))
+        } else {
+            Poll::Ready(Err(Error::Closed))
+        }
+    })
+}
+
+fn send_frame(shared: &Shared, frame: Bytes) -> impl Future<Output = Result<()>> + Send + '_ {
+    let mut frame = Some(frame);
+    poll_fn(move |cx| {
+        match shared.poll_room(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(Err(err)) => return Poll::Ready(Err(err)),
+            Poll::Ready(Ok(())) => {}
+        }
+        let Some(frame) = frame.take() else {
+            return Poll::Ready(Ok(()));
+        };
+        if shared.push_own(frame) {
+            Poll::Ready(Ok(()))
+        } else {
+            Poll::Ready(Err(Error::Closed))
+        }
+    })
+}
+
+async fn close_with(shared: &Shared, frame: CloseFrame) -> Result<()> {
+    if !shared.request_close(CloseRequest::Graceful(frame)) {
+        return Err(Error::Closed);
     }
+    poll_fn(|cx| shared.poll_close_sent(cx)).await;
+    Ok(())
 }
 
 impl Stream for WebSocket {
     type Item = Result<WebSocketMessage>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        match self.get_mut().conn.as_mut() {
-            Some(conn) => conn.poll_next(cx),
-            None => Poll::Ready(None),
+        self.shared.poll_recv(cx)
+    }
+}
+
+impl Sink<WebSocketMessage> for WebSocket {
+    type Error = Error;
+
+    fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        self.shared.poll_room(cx)
+    }
+
+    fn start_send(self: Pin<&mut Self>, message: WebSocketMessage) -> Result<()> {
+        start_send(&self.shared, message)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        self.shared.poll_flushed(cx)
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        poll_sink_close(&self.shared, cx)
+    }
+}
+
+fn start_send(shared: &Shared, message: WebSocketMessage) -> Result<()> {
+    match message {
+        WebSocketMessage::Close => {
+            let frame = CloseFrame::new(CloseCode::Normal, "");
+            if shared.request_close(CloseRequest::Graceful(frame)) {
+                Ok(())
+            } else {
+                Err(Error::Closed)
+            }
+        }
+        other => {
+            if shared.push_own(encode_message(&other)) {
+                Ok(())
+            } else {
+                Err(Error::Closed)
+            }
         }
     }
 }
 
+fn poll_sink_close(shared: &Shared, cx: &mut Context<'_>) -> Poll<Result<()>> {
+    let _ = shared.request_close(CloseRequest::Graceful(CloseFrame::new(
+        CloseCode::Normal,
+        "",
+    )));
+    shared.poll_close_sent(cx).map(Ok)
+}
+
 impl Drop for WebSocket {
     fn drop(&mut self) {
-        if let Some(conn) = self.conn.take() {
-            conn.finish_in_background();
-        }
+        self.shared.socket_dropped();
+    }
+}
+
+/// The sending half of a [`WebSocket`] from [`WebSocket::split`]: a
+/// [`Sink<WebSocketMessage>`](Sink) plus the socket's send helpers. Sends wait only while
+/// the client's queue is past its bound; the connection writes them whatever the other half
+/// does.
+pub struct WebSocketSender {
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for WebSocketSender {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebSocketSender")
+            .field("id", &self.shared.id)
+            .finish()
+    }
+}
+
+impl WebSocketSender {
+    fn new(shared: Arc<Shared>) -> Self {
+        shared.socket_opened();
+        WebSocketSender { shared }
+    }
+
+    /// This connection's id.
+    pub fn id(&self) -> &str {
+        &self.shared.id
+    }
+
+    /// A handle other tasks can use to send to this client (cheap to clone).
+    pub fn connection(&self) -> WebSocketConnection {
+        WebSocketConnection::from_shared(self.shared.clone())
+    }
+
+    /// Sends a message (see [`WebSocket::send`]).
+    pub fn send(
+        &mut self,
+        message: WebSocketMessage,
+    ) -> impl Future<Output = Result<()>> + Send + '_ {
+        send_message(&self.shared, message)
+    }
+
+    /// Sends a text message (see [`WebSocket::send`]).
+    pub async fn send_text(&mut self, text: impl Into<Utf8Bytes>) -> Result<()> {
+        send_message(&self.shared, WebSocketMessage::Text(text.into())).await
+    }
+
+    /// Sends a binary message (see [`WebSocket::send`]).
+    pub async fn send_binary(&mut self, data: impl Into<Bytes>) -> Result<()> {
+        send_message(&self.shared, WebSocketMessage::Binary(data.into())).await
+    }
+
+    /// Serialises `value` to JSON and sends it as text (see [`WebSocket::send`]).
+    pub async fn send_json<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
+        let json = serde_json::to_string(value)?;
+        send_message(&self.shared, WebSocketMessage::Text(json.into())).await
+    }
+
+    /// Sends an already encoded frame (see [`WebSocket::send`]).
+    pub fn send_frame(&mut self, frame: Bytes) -> impl Future<Output = Result<()>> + Send + '_ {
+        send_frame(&self.shared, frame)
+    }
+
+    /// Starts the close handshake (see [`WebSocket::close`]).
+    pub async fn close(
+        &mut self,
+        code: impl Into<CloseCode>,
+        reason: impl Into<Utf8Bytes>,
+    ) -> Result<()> {
+        close_with(&self.shared, CloseFrame::new(code, reason)).await
+    }
+}
+
+impl Sink<WebSocketMessage> for WebSocketSender {
+    type Error = Error;
+
+    fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        self.shared.poll_room(cx)
+    }
+
+    fn start_send(self: Pin<&mut Self>, message: WebSocketMessage) -> Result<()> {
+        start_send(&self.shared, message)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        self.shared.poll_flushed(cx)
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        poll_sink_close(&self.shared, cx)
+    }
+}
+
+impl Drop for WebSocketSender {
+    fn drop(&mut self) {
+        self.shared.socket_dropped();
+    }
+}
+
+/// The receiving half of a [`WebSocket`] from [`WebSocket::split`]: a [`Stream`] of the
+/// client's messages (see [`WebSocket::recv`]).
+pub struct WebSocketReader {
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for WebSocketReader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebSocketReader")
+            .field("id", &self.shared.id)
+            .finish()
+    }
+}
+
+impl WebSocketReader {
+    fn new(shared: Arc<Shared>) -> Self {
+        shared.socket_opened();
+        WebSocketReader { shared }
+    }
+
+    /// This connection's id.
+    pub fn id(&self) -> &str {
+        &self.shared.id
+    }
+
+    /// The next message from the client (see [`WebSocket::recv`]).
+    pub fn recv(&mut self) -> impl Future<Output = Option<Result<WebSocketMessage>>> + Send + '_ {
+        poll_fn(|cx| self.shared.poll_recv(cx))
+    }
+
+    /// The close frame the client sent (see [`WebSocket::close_frame`]).
+    pub fn close_frame(&self) -> Option<CloseFrame> {
+        self.shared.peer_close()
+    }
+}
+
+impl Stream for WebSocketReader {
+    type Item = Result<WebSocketMessage>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.shared.poll_recv(cx)
+    }
+}
+
+impl Drop for WebSocketReader {
+    fn drop(&mut self) {
+        self.shared.socket_dropped();
     }
 }

@@ -16,6 +16,9 @@ pub struct Stats {
     pub(crate) ping_timeouts: AtomicU64,
     pub(crate) idle_closed: AtomicU64,
     pub(crate) protocol_errors: AtomicU64,
+    pub(crate) reads_paused: AtomicU64,
+    pub(crate) handler_errors: AtomicU64,
+    pub(crate) handler_panics: AtomicU64,
 }
 
 /// A copy of [`Stats`] at one moment.
@@ -40,6 +43,13 @@ pub struct StatsSnapshot {
     pub idle_closed: u64,
     /// Connections closed because the client broke the protocol (1002, 1007, 1009).
     pub protocol_errors: u64,
+    /// Times a connection stopped reading because its handler's inbox was full (the client
+    /// then meets TCP back-pressure until the handler reads).
+    pub reads_paused: u64,
+    /// Handlers that returned an error (their connection closed with 1011).
+    pub handler_errors: u64,
+    /// Handlers that panicked (their connection closed with 1011; the server kept serving).
+    pub handler_panics: u64,
 }
 
 impl Stats {
@@ -54,6 +64,9 @@ impl Stats {
             ping_timeouts: self.ping_timeouts.load(Relaxed),
             idle_closed: self.idle_closed.load(Relaxed),
             protocol_errors: self.protocol_errors.load(Relaxed),
+            reads_paused: self.reads_paused.load(Relaxed),
+            handler_errors: self.handler_errors.load(Relaxed),
+            handler_panics: self.handler_panics.load(Relaxed),
         }
     }
 

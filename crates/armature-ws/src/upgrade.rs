@@ -43,10 +43,17 @@ use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
+use armature_ws_core::Decoder;
+
 use crate::config::WebSocketConfig;
-use crate::hub::{Hub, Permit};
-use crate::io::Io;
+use crate::driver::Conn;
+use crate::hub::{Hub, Permit, Registration};
+use crate::io::{Io, RawStream};
+use crate::outcome::HandlerOutcome;
+use crate::queue::{Limits, Shared};
 use crate::socket::WebSocket;
+use crate::task::ConnectionTask;
+use crate::{Error, Result};
 
 /// A request that asked for a WebSocket, ready to be accepted with
 /// [`WebSocketUpgrade::on_upgrade`].
@@ -255,10 +262,14 @@ impl WebSocketUpgrade {
     /// to send, and once hyper hands over the connection runs `handler` with the socket on a
     /// new task. Past the hub's connection limit (or during shutdown) it returns `503`
     /// instead and `handler` never runs.
+    ///
+    /// The handler returns `()` or `Result<(), E>`; see [`HandlerOutcome`] for the close
+    /// code each outcome (and a panic) leads to.
     pub fn on_upgrade<F, Fut, B>(self, handler: F) -> Response<B>
     where
         F: FnOnce(WebSocket) -> Fut + Send + 'static,
-        Fut: Future<Output = ()> + Send + 'static,
+        Fut: Future + Send + 'static,
+        Fut::Output: HandlerOutcome,
         B: Default + From<String>,
     {
         let Some(permit) = self.hub.try_acquire() else {
@@ -283,10 +294,11 @@ impl WebSocketUpgrade {
     }
 }
 
-/// The connection's task: waits for hyper's upgrade, then runs the handler on the socket.
+/// The connection's task: waits for hyper's upgrade, then drives the connection and runs
+/// the handler inside it.
 ///
 /// `then` keeps it small: its state is either the wait for hyper (with what the socket is
-/// made of) or the handler's future, never both side by side.
+/// made of) or the connection task, never both side by side.
 pub(crate) fn upgrade_task<F, Fut>(
     on_upgrade: OnUpgrade,
     hub: Hub,
@@ -297,7 +309,8 @@ pub(crate) fn upgrade_task<F, Fut>(
 ) -> impl Future<Output = ()> + Send + 'static
 where
     F: FnOnce(WebSocket) -> Fut + Send + 'static,
-    Fut: Future<Output = ()> + Send + 'static,
+    Fut: Future + Send + 'static,
+    Fut::Output: HandlerOutcome,
 {
     on_upgrade.then(move |upgraded| match upgraded {
         Ok(upgraded) => {
@@ -309,12 +322,77 @@ where
                     bytes::Bytes::new(),
                 ),
             };
-            let socket = WebSocket::start(io, read_buf, config, &hub, permit, protocol);
-            Either::Left(handler(socket))
+            let (conn, registration, socket) = start(io, read_buf, config, &hub, permit, protocol);
+            let handler = handler(socket);
+            Either::Left(ConnectionTask::new(conn, registration, Some(handler)))
         }
         // The client went away during the handshake; the permit drops.
         Err(_) => Either::Right(std::future::ready(())),
     })
+}
+
+/// Registers a new connection with the hub and builds its driver and socket.
+fn start(
+    io: Io,
+    read_buf: bytes::Bytes,
+    config: &WebSocketConfig,
+    hub: &Hub,
+    permit: Permit,
+    protocol: Option<Box<str>>,
+) -> (Conn, Registration, WebSocket) {
+    let limits = Limits::from_config(config);
+    let (shared, registration) = hub.register(permit, |id| {
+        Arc::new(Shared::new(id, limits, hub.stats_handle(), protocol))
+    });
+    shared.on_tcp.store(
+        matches!(io, Io::Tcp(_)),
+        std::sync::atomic::Ordering::Relaxed,
+    );
+    if tracing::enabled!(tracing::Level::DEBUG) {
+        let peer = io.peer_addr();
+        tracing::debug!(id = %shared.id, peer = ?peer, protocol = ?shared.protocol, "websocket connection opened");
+    }
+    let socket = WebSocket::new(shared.clone());
+    let conn = Conn::new(
+        io,
+        read_buf,
+        Decoder::new(config.core_config()),
+        shared,
+        config.read_chunk,
+    );
+    (conn, registration, socket)
+}
+
+impl WebSocket {
+    /// Runs the WebSocket protocol on an already upgraded byte stream (for servers that do
+    /// the HTTP handshake themselves), on a task of its own; the returned socket is the
+    /// handler's side. `read_buf` holds bytes already read past the handshake. Fails with
+    /// `503` ([`Error::Http`](crate::Error::Http)) past the hub's `max_connections`, and
+    /// with [`Error::Internal`](crate::Error::Internal) outside a tokio runtime.
+    pub fn from_stream(stream: impl RawStream, read_buf: bytes::Bytes, hub: &Hub) -> Result<Self> {
+        Self::spawn(Io::Other(Box::new(stream)), read_buf, hub)
+    }
+
+    /// [`WebSocket::from_stream`] for a plain TCP stream, on the lean path.
+    pub fn from_tcp(stream: TcpStream, read_buf: bytes::Bytes, hub: &Hub) -> Result<Self> {
+        Self::spawn(Io::Tcp(stream), read_buf, hub)
+    }
+
+    fn spawn(io: Io, read_buf: bytes::Bytes, hub: &Hub) -> Result<Self> {
+        let runtime = tokio::runtime::Handle::try_current()
+            .map_err(|_| Error::Internal("no tokio runtime to run the connection on".into()))?;
+        let permit = hub.try_acquire().ok_or_else(|| Error::Http {
+            status: 503,
+            reason: "too many connections".to_owned(),
+        })?;
+        let (conn, registration, socket) = start(io, read_buf, hub.config(), hub, permit, None);
+        runtime.spawn(ConnectionTask::<std::future::Ready<()>, _>::new(
+            conn,
+            registration,
+            None,
+        ));
+        Ok(socket)
+    }
 }
 
 #[cfg(test)]
@@ -322,7 +400,8 @@ mod tests {
     use super::*;
 
     /// Every byte of an idle connection's task counts (10,000 connections: 10 KB per byte):
-    /// the whole task of an echo handler, socket included by pointer, stays small.
+    /// the whole task of an echo handler — the driver inline, the handler future, the
+    /// socket by pointer — stays small.
     #[tokio::test]
     async fn connection_task_is_small() {
         async fn echo(mut socket: WebSocket) {
@@ -337,13 +416,18 @@ mod tests {
             WebSocket::from_stream(tokio::io::empty(), bytes::Bytes::new(), &hub).unwrap();
         let recv = size_of_val(&probe.recv());
         let send = size_of_val(&probe.send(armature_ws_core::WebSocketMessage::text("x")));
-        assert!(recv <= 32 && send <= 64, "recv {recv} send {send}");
+        assert!(recv <= 16 && send <= 64, "recv {recv} send {send}");
 
         let on_upgrade = hyper::upgrade::on(Request::new(()));
         let permit = hub.try_acquire().unwrap();
         let task = upgrade_task(on_upgrade, hub, None, permit, None, echo);
         let size = size_of_val(&task);
         assert_eq!(size_of::<WebSocket>(), 8);
-        assert!(size <= 160, "echo connection task future is {size} bytes");
+        let conn = size_of::<Conn>();
+        assert!(conn <= 240, "driver state is {conn} bytes");
+        assert!(
+            size <= 400,
+            "echo connection task future is {size} bytes (driver {conn})"
+        );
     }
 }

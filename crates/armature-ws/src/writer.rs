@@ -42,10 +42,6 @@ impl Outbox {
         self.segs.push_back(frame);
     }
 
-    pub(crate) fn bytes(&self) -> usize {
-        self.segs.iter().map(Bytes::len).sum()
-    }
-
     /// True when a frame is half written (nothing else may be put before its end).
     pub(crate) fn is_partial(&self) -> bool {
         self.partial

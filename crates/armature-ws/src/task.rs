@@ -1,0 +1,122 @@
+//! The connection task: one future per connection that drives the socket and polls the
+//! handler's future inside it.
+//!
+//! Every poll drives the socket first (writes what is queued, reads into the inbox,
+//! answers pings, runs the close handshake), then polls the handler, then drives the
+//! socket again (to write what the handler just sent). The handler's `.await`s therefore
+//! never hold the socket up: whatever the handler waits for, the connection's wakers (the
+//! socket, the send queue, the inbox) wake this task and the driver runs.
+//!
+//! A panic in the handler is caught here: the handler future is dropped, the connection
+//! closes with 1011 and the task goes on until the socket is closed.
+
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::task::{Context, Poll};
+
+use pin_project_lite::pin_project;
+
+use crate::driver::Conn;
+use crate::outcome::{HandlerOutcome, internal_error_close, panic_message};
+use crate::queue::{CloseRequest, Shared};
+use crate::stats::Stats;
+
+pin_project! {
+    /// Drives one connection and runs its handler. `G` is held while the connection is
+    /// open (the hub's registration) and dropped when the socket closes, even if the
+    /// handler is still running.
+    pub(crate) struct ConnectionTask<Fut, G> {
+        shared: Arc<Shared>,
+        conn: Option<Conn>,
+        guard: Option<G>,
+        #[pin]
+        handler: Option<Fut>,
+    }
+}
+
+impl<Fut, G> ConnectionTask<Fut, G>
+where
+    Fut: Future,
+    Fut::Output: HandlerOutcome,
+{
+    pub(crate) fn new(conn: Conn, guard: G, handler: Option<Fut>) -> Self {
+        ConnectionTask {
+            shared: conn.shared.clone(),
+            conn: Some(conn),
+            guard: Some(guard),
+            handler,
+        }
+    }
+}
+
+impl<Fut, G> Future for ConnectionTask<Fut, G>
+where
+    Fut: Future,
+    Fut::Output: HandlerOutcome,
+{
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let mut this = self.project();
+        let handler_alive = this.handler.is_some();
+        drive(this.conn, this.guard, cx, handler_alive);
+        if let Some(handler) = this.handler.as_mut().as_pin_mut() {
+            let shared: &Shared = this.shared;
+            shared.in_handler.store(true, Ordering::SeqCst);
+            let polled = catch_unwind(AssertUnwindSafe(|| handler.poll(cx)));
+            shared.in_handler.store(false, Ordering::SeqCst);
+            match polled {
+                Ok(Poll::Pending) => {}
+                Ok(Poll::Ready(outcome)) => {
+                    drop_handler(this.handler.as_mut());
+                    finished(shared, outcome.failure());
+                }
+                Err(payload) => {
+                    drop_handler(this.handler.as_mut());
+                    panicked(shared, panic_message(payload.as_ref()));
+                }
+            }
+            drive(this.conn, this.guard, cx, false);
+        }
+        if this.conn.is_none() && this.handler.is_none() {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }
+}
+
+/// Drives the socket; frees it (and the guard) once the connection is over.
+fn drive<G>(conn: &mut Option<Conn>, guard: &mut Option<G>, cx: &mut Context<'_>, next: bool) {
+    if let Some(c) = conn.as_mut() {
+        if c.poll_drive(cx, next).is_ready() {
+            *conn = None;
+            *guard = None;
+        }
+    }
+}
+
+/// Drops the handler's future; a panic while dropping it is contained too.
+fn drop_handler<Fut>(mut handler: Pin<&mut Option<Fut>>) {
+    let _ = catch_unwind(AssertUnwindSafe(|| handler.set(None)));
+}
+
+fn finished(shared: &Shared, failure: Option<String>) {
+    let Some(failure) = failure else {
+        return;
+    };
+    tracing::warn!(id = %shared.id, error = %failure, "websocket handler failed; closing with 1011");
+    Stats::bump(&shared.stats.handler_errors);
+    shared.request_close(CloseRequest::Graceful(internal_error_close(&failure)));
+}
+
+fn panicked(shared: &Shared, message: &str) {
+    tracing::warn!(id = %shared.id, panic = %message, "websocket handler panicked; closing with 1011");
+    Stats::bump(&shared.stats.handler_panics);
+    shared.request_close(CloseRequest::Graceful(internal_error_close(
+        "handler panicked",
+    )));
+}

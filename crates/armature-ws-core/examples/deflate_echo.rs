@@ -109,8 +109,8 @@ fn serve(mut tcp: TcpStream, deflate: Option<DeflateConfig>) -> std::io::Result<
             let frame = match msg {
                 WebSocketMessage::Ping(data) => encode_message(&WebSocketMessage::Pong(data)),
                 WebSocketMessage::Pong(_) => continue,
-                WebSocketMessage::Close(close) => {
-                    tcp.write_all(&encode_message(&WebSocketMessage::Close(close)))?;
+                WebSocketMessage::Close => {
+                    tcp.write_all(&encode_close(decoder.close_frame()))?;
                     return Ok(());
                 }
                 data => match (params, own.as_mut()) {

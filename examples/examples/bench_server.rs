@@ -41,7 +41,20 @@ async fn run(port: u16) -> std::io::Result<()> {
         fanout: manager.get_or_create_room("fanout").await,
         sse: Arc::new(SseBroadcaster::new()),
     });
-    let hub = Hub::new(WebSocketConfig::default().max_connections(1_000_000));
+    // COMPRESSION=shared|dedicated turns permessage-deflate on (the Autobahn run and the
+    // compressed bench scenarios use it); unset or anything else leaves it off.
+    let compression = match std::env::var("COMPRESSION").as_deref() {
+        Ok("shared") => Some(armature_ws::permessage_deflate::DeflateConfig::shared()),
+        Ok("dedicated") => Some(armature_ws::permessage_deflate::DeflateConfig::dedicated(
+            15,
+        )),
+        _ => None,
+    };
+    let hub = Hub::new(
+        WebSocketConfig::default()
+            .max_connections(1_000_000)
+            .compression(compression),
+    );
     eprintln!("bench_server listening on {}", listener.local_addr()?);
     serve(
         listener,

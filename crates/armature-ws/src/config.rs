@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use armature_ws_core::OriginPolicy;
+use armature_ws_core::permessage_deflate::DeflateConfig;
 
 /// What happens when a message is queued for a client whose send queue is full (the client
 /// is not reading as fast as the server sends).
@@ -62,6 +63,7 @@ pub struct WebSocketConfig {
     pub(crate) origin_policy: OriginPolicy,
     pub(crate) inbox_messages: usize,
     pub(crate) inbox_bytes: usize,
+    pub(crate) compression: Option<DeflateConfig>,
 }
 
 /// The smallest request-head bound hyper accepts (its minimum read buffer).
@@ -87,6 +89,7 @@ impl Default for WebSocketConfig {
             origin_policy: OriginPolicy::default(),
             inbox_messages: 16,
             inbox_bytes: 64 * 1024,
+            compression: None,
         }
     }
 }
@@ -264,6 +267,35 @@ impl WebSocketConfig {
     /// The graceful shutdown deadline.
     pub fn get_shutdown_timeout(&self) -> Duration {
         self.shutdown_timeout
+    }
+
+    /// permessage-deflate (RFC 7692), accepted when the client offers it (every browser
+    /// does); `None` declines it. Default: `None`.
+    ///
+    /// - [`DeflateConfig::shared()`]: no context takeover on either side. One compressor
+    ///   per worker thread serves every connection, a broadcast is compressed once for all
+    ///   such members, and an idle connection holds no compression state.
+    /// - [`DeflateConfig::dedicated(bits)`](DeflateConfig::dedicated): context takeover
+    ///   with windows of `bits`: better ratios on streams of similar messages, for a
+    ///   compressor and a decompressor per connection (see `docs/benchmarks.md`).
+    ///
+    /// Messages under [`DeflateConfig::min_size`] go uncompressed.
+    ///
+    /// ```
+    /// use armature_ws::WebSocketConfig;
+    /// use armature_ws::permessage_deflate::DeflateConfig;
+    ///
+    /// let config = WebSocketConfig::default().compression(DeflateConfig::shared().min_size(128));
+    /// assert!(config.get_compression().is_some());
+    /// ```
+    pub fn compression(mut self, deflate: impl Into<Option<DeflateConfig>>) -> Self {
+        self.compression = deflate.into();
+        self
+    }
+
+    /// The permessage-deflate settings, if compression is on.
+    pub fn get_compression(&self) -> Option<&DeflateConfig> {
+        self.compression.as_ref()
     }
 
     pub(crate) fn core_config(&self) -> armature_ws_core::Config {

@@ -90,6 +90,7 @@
 )]
 
 mod clock;
+mod compress;
 mod config;
 mod connection;
 mod driver;
@@ -112,6 +113,7 @@ pub use armature_realtime_error::{Error, Result};
 pub use armature_ws_core::{CloseCode, CloseFrame, Utf8Bytes, WebSocketMessage};
 
 pub use armature_ws_core::{OriginPolicy, OriginRefusal};
+pub use armature_ws_core::permessage_deflate;
 pub use config::{Backpressure, WebSocketConfig};
 pub use connection::{WebSocketConnection, WebSocketReceiver};
 pub use hub::Hub;

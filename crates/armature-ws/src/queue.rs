@@ -20,6 +20,7 @@ use futures_util::task::AtomicWaker;
 use parking_lot::Mutex;
 
 use crate::clock::now_ms;
+use crate::compress::{FrameCache, Outgoing};
 use crate::config::{Backpressure, WebSocketConfig};
 use crate::inbox::{Inbox, InboxLimits, Offer};
 use crate::stats::Stats;
@@ -124,6 +125,8 @@ pub(crate) struct Shared {
     pub(crate) writing: AtomicBool,
     /// The connection runs on a plain `TcpStream` (the lean path).
     pub(crate) on_tcp: AtomicBool,
+    /// permessage-deflate for what this connection sends, when negotiated.
+    pub(crate) deflate: Option<Outgoing>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -162,6 +165,32 @@ impl Shared {
             in_handler: AtomicBool::new(false),
             writing: AtomicBool::new(false),
             on_tcp: AtomicBool::new(false),
+            deflate: None,
+        }
+    }
+
+    /// This connection's state, compressing what it sends as `deflate` says.
+    pub(crate) fn with_deflate(mut self, deflate: Option<Outgoing>) -> Self {
+        self.deflate = deflate;
+        self
+    }
+
+    /// `frame` compressed as this connection wants it, unless it compresses with its own
+    /// context (then the frame is compressed under the queue lock, see `queue_frame`).
+    fn encode_unlocked(&self, frame: Bytes) -> Bytes {
+        match &self.deflate {
+            Some(deflate) if !deflate.is_dedicated() => deflate.encode(frame),
+            _ => frame,
+        }
+    }
+
+    /// Queues one encoding of a broadcast frame: the one `cache` holds for this
+    /// connection's kind (made once per kind), or the plain frame compressed by this
+    /// connection's own compressor.
+    pub(crate) fn push_broadcast(&self, cache: &mut FrameCache<'_>) -> Result<()> {
+        match cache.frame_for(self.deflate.as_ref()) {
+            Some(frame) => self.push_encoded(frame),
+            None => self.push(cache.plain().clone()),
         }
     }
 
@@ -178,10 +207,26 @@ impl Shared {
         self.waker.wake();
     }
 
-    /// Queues an encoded data frame, applying the back-pressure policy.
+    /// Queues an encoded data frame (compressed on the way when negotiated), applying the
+    /// back-pressure policy.
     pub(crate) fn push(&self, frame: Bytes) -> Result<()> {
-        let len = frame.len();
+        let frame = self.encode_unlocked(frame);
+        self.push_encoded(frame)
+    }
+
+    /// Queues a frame already in the encoding this connection wants.
+    fn push_encoded(&self, frame: Bytes) -> Result<()> {
+        let mut len = frame.len();
         let mut state = self.state.lock();
+        let frame = match &self.deflate {
+            // Compressed under the lock: the peer's window follows the queue's order.
+            Some(deflate) if deflate.is_dedicated() && !state.closing => {
+                let frame = deflate.encode(frame);
+                len = frame.len();
+                frame
+            }
+            _ => frame,
+        };
         if state.closing {
             return Err(Error::Closed);
         }
@@ -223,10 +268,15 @@ impl Shared {
     /// Queues a frame outside the back-pressure policy (the socket's own sends, which wait
     /// for room instead). False when the connection is closing.
     pub(crate) fn push_own(&self, frame: Bytes) -> bool {
+        let frame = self.encode_unlocked(frame);
         let mut state = self.state.lock();
         if state.closing {
             return false;
         }
+        let frame = match &self.deflate {
+            Some(deflate) if deflate.is_dedicated() => deflate.encode(frame),
+            _ => frame,
+        };
         let was_empty = state.frames.is_empty();
         state.bytes += frame.len();
         state.frames.push_back(frame);

@@ -15,6 +15,7 @@ use bytes::Bytes;
 use parking_lot::RwLock;
 use serde::Serialize;
 
+use crate::compress::FrameCache;
 use crate::connection::WebSocketConnection;
 use crate::queue::{Membership, Shared};
 use crate::{Error, Result};
@@ -331,12 +332,15 @@ impl WebSocketRoom {
     /// counted in [`Delivery::refused`] and handled by its back-pressure policy.
     pub fn deliver_local(&self, frame: &Bytes, except: Option<&str>) -> Delivery {
         let mut delivery = Delivery::default();
+        // One encoding per kind of member: the plain frame, one compressed frame per
+        // (window, level) of the shared-mode members; dedicated members compress their own.
+        let mut encodings = FrameCache::new(frame);
         let members = self.inner.members.read();
         for (id, connection) in members.iter() {
             if except == Some(&**id) {
                 continue;
             }
-            match connection.shared.push(frame.clone()) {
+            match connection.shared.push_broadcast(&mut encodings) {
                 Ok(()) => delivery.queued += 1,
                 Err(_) => delivery.refused += 1,
             }

@@ -43,7 +43,10 @@ use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
-use armature_ws_core::Decoder;
+use armature_ws_core::permessage_deflate::{DeflateConfig, DeflateParams};
+use armature_ws_core::{Decoder, Role};
+
+use crate::compress::Outgoing;
 
 use crate::config::WebSocketConfig;
 use crate::driver::Conn;
@@ -63,6 +66,8 @@ pub struct WebSocketUpgrade {
     hub: Hub,
     config: Option<Arc<WebSocketConfig>>,
     protocols: Vec<String>,
+    /// The route's permessage-deflate choice (`None`: the config's).
+    compression: Option<Option<DeflateConfig>>,
 }
 
 impl fmt::Debug for WebSocketUpgrade {
@@ -225,6 +230,7 @@ impl WebSocketUpgrade {
             hub,
             config: None,
             protocols: Vec::new(),
+            compression: None,
         })
     }
 
@@ -250,6 +256,14 @@ impl WebSocketUpgrade {
         S: Into<String>,
     {
         self.protocols = protocols.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// permessage-deflate for this route, overriding the config's
+    /// ([`WebSocketConfig::compression`]): `Some(DeflateConfig::shared())`, a dedicated
+    /// config, or `None` to decline it here.
+    pub fn compression(mut self, deflate: Option<DeflateConfig>) -> Self {
+        self.compression = Some(deflate);
         self
     }
 
@@ -280,7 +294,24 @@ impl WebSocketUpgrade {
             .handshake
             .select_protocol(&supported)
             .map(Box::<str>::from);
-        let response = handshake::response(&self.handshake, protocol.as_deref());
+        let deflate_config = match self.compression {
+            Some(route) => route,
+            None => {
+                self.config
+                    .as_deref()
+                    .unwrap_or_else(|| self.hub.config())
+                    .compression
+            }
+        };
+        let deflate = deflate_config.and_then(|config| {
+            let params = self.handshake.negotiate_deflate(&config)?;
+            Some((config, params))
+        });
+        let response = handshake::response_with_deflate(
+            &self.handshake,
+            protocol.as_deref(),
+            deflate.as_ref().map(|(_, params)| params),
+        );
         let WebSocketUpgrade {
             on_upgrade,
             hub,
@@ -288,7 +319,7 @@ impl WebSocketUpgrade {
             ..
         } = self;
         tokio::spawn(upgrade_task(
-            on_upgrade, hub, config, permit, protocol, handler,
+            on_upgrade, hub, config, permit, protocol, deflate, handler,
         ));
         response.map(|()| B::default())
     }
@@ -305,6 +336,7 @@ pub(crate) fn upgrade_task<F, Fut>(
     config: Option<Arc<WebSocketConfig>>,
     permit: Permit,
     protocol: Option<Box<str>>,
+    deflate: Option<(DeflateConfig, DeflateParams)>,
     handler: F,
 ) -> impl Future<Output = ()> + Send + 'static
 where
@@ -322,7 +354,8 @@ where
                     bytes::Bytes::new(),
                 ),
             };
-            let (conn, registration, socket) = start(io, read_buf, config, &hub, permit, protocol);
+            let (conn, registration, socket) =
+                start(io, read_buf, config, &hub, permit, protocol, deflate);
             let handler = handler(socket);
             Either::Left(ConnectionTask::new(conn, registration, Some(handler)))
         }
@@ -339,11 +372,19 @@ fn start(
     hub: &Hub,
     permit: Permit,
     protocol: Option<Box<str>>,
+    deflate: Option<(DeflateConfig, DeflateParams)>,
 ) -> (Conn, Registration, WebSocket) {
     let limits = Limits::from_config(config);
+    let outgoing = deflate
+        .as_ref()
+        .map(|(config, params)| Outgoing::new(config, params));
     let (shared, registration) = hub.register(permit, |id| {
-        Arc::new(Shared::new(id, limits, hub.stats_handle(), protocol))
+        Arc::new(Shared::new(id, limits, hub.stats_handle(), protocol).with_deflate(outgoing))
     });
+    let mut decoder = Decoder::new(config.core_config());
+    if let Some((_, params)) = &deflate {
+        decoder = decoder.with_deflate(params.incoming(Role::Server));
+    }
     shared.on_tcp.store(
         matches!(io, Io::Tcp(_)),
         std::sync::atomic::Ordering::Relaxed,
@@ -353,13 +394,7 @@ fn start(
         tracing::debug!(id = %shared.id, peer = ?peer, protocol = ?shared.protocol, "websocket connection opened");
     }
     let socket = WebSocket::new(shared.clone());
-    let conn = Conn::new(
-        io,
-        read_buf,
-        Decoder::new(config.core_config()),
-        shared,
-        config.read_chunk,
-    );
+    let conn = Conn::new(io, read_buf, decoder, shared, config.read_chunk);
     (conn, registration, socket)
 }
 
@@ -385,7 +420,8 @@ impl WebSocket {
             status: 503,
             reason: "too many connections".to_owned(),
         })?;
-        let (conn, registration, socket) = start(io, read_buf, hub.config(), hub, permit, None);
+        let (conn, registration, socket) =
+            start(io, read_buf, hub.config(), hub, permit, None, None);
         runtime.spawn(ConnectionTask::<std::future::Ready<()>, _>::new(
             conn,
             registration,
@@ -420,7 +456,7 @@ mod tests {
 
         let on_upgrade = hyper::upgrade::on(Request::new(()));
         let permit = hub.try_acquire().unwrap();
-        let task = upgrade_task(on_upgrade, hub, None, permit, None, echo);
+        let task = upgrade_task(on_upgrade, hub, None, permit, None, None, echo);
         let size = size_of_val(&task);
         assert_eq!(size_of::<WebSocket>(), 8);
         let conn = size_of::<Conn>();

@@ -112,8 +112,8 @@ mod writer;
 pub use armature_realtime_error::{Error, Result};
 pub use armature_ws_core::{CloseCode, CloseFrame, Utf8Bytes, WebSocketMessage};
 
-pub use armature_ws_core::{OriginPolicy, OriginRefusal};
 pub use armature_ws_core::permessage_deflate;
+pub use armature_ws_core::{OriginPolicy, OriginRefusal};
 pub use config::{Backpressure, WebSocketConfig};
 pub use connection::{WebSocketConnection, WebSocketReceiver};
 pub use hub::Hub;

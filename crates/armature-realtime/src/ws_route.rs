@@ -1,16 +1,20 @@
 //! WebSocket routes: [`PendingUpgrade`], the upgrade a `#[websocket]` handler may still
 //! refuse, and [`websocket`], which runs a handler for a request.
 //!
-//! The handler runs on its own task from the moment the request arrives. It may check the
-//! request (path, query, headers) and return `Err(Error::Http { status: 401, .. })` before
-//! accepting: the client then gets that status and no upgrade happens. Once it calls
-//! [`PendingUpgrade::accept`], the `101` goes out and the handler receives the
-//! [`WebSocket`]; the same task then serves the connection for its whole life.
+//! The handler starts as soon as the request arrives, polled by the request's future. It may
+//! check the request (path, query, headers) and return `Err(Error::Http { status: 401, .. })`
+//! before accepting: the client then gets that status and no upgrade happens. Once it calls
+//! [`PendingUpgrade::accept`], the `101` goes out and the handler's future moves into the
+//! connection's task, which polls it beside the socket for the rest of the connection: the
+//! socket's I/O never waits for it, and its outcome sets the close code — `Ok` → 1000,
+//! `Err` → 1011 with the error as reason, a panic → 1011 (contained, logged).
 
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use futures_util::FutureExt;
 use http::{Request, Response, StatusCode};
 use tokio::sync::oneshot;
 
@@ -184,7 +188,11 @@ where
         requested_protocols,
         protocols: Vec::new(),
     };
-    let mut task = tokio::spawn(handler(pending, head));
+    // The handler is polled here, in the request's future, until it accepts or returns;
+    // once it accepts, the same future moves into the connection task, which polls it
+    // beside the socket: its `Err` closes with 1011 and a panic is contained there (see
+    // `armature_ws::HandlerOutcome`).
+    let mut handler = Box::pin(AssertUnwindSafe(handler(pending, head)).catch_unwind());
     tokio::select! {
         accepted = accept_rx => match accepted {
             Ok(Accept { socket: socket_tx, mut protocols }) => {
@@ -198,26 +206,38 @@ where
                     if let Some(ExpiresAt(at)) = expires {
                         close_at_expiry(socket.connection(), at);
                     }
-                    // The handler's task owns the socket from here on.
-                    let _ = socket_tx.send(socket);
+                    if socket_tx.send(socket).is_err() {
+                        return Ok(()); // the handler is gone already
+                    }
+                    match handler.await {
+                        Ok(outcome) => outcome,
+                        // Resumed so that the connection task's own containment logs it and
+                        // closes with 1011, as for a handler given to `on_upgrade` directly.
+                        Err(payload) => std::panic::resume_unwind(payload),
+                    }
                 }))
             }
             // The handler dropped the pending upgrade: it returned (or gave up).
-            Err(_) => refused(task.await),
+            Err(_) => refused(handler.await),
         },
-        finished = &mut task => refused(finished),
+        finished = &mut handler => refused(finished),
     }
 }
 
-fn refused(finished: Result<Result<(), Error>, tokio::task::JoinError>) -> Response<Body> {
+fn refused(finished: std::thread::Result<Result<(), Error>>) -> Response<Body> {
     match finished {
         Ok(Err(err)) => error_response(&err),
         Ok(Ok(())) => text_response(
             StatusCode::FORBIDDEN,
             "the handler did not accept the WebSocket",
         ),
-        Err(err) => {
-            tracing::error!(error = %err, "websocket handler panicked before accepting");
+        Err(payload) => {
+            let message = payload
+                .downcast_ref::<&'static str>()
+                .copied()
+                .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+                .unwrap_or("(non-string panic payload)");
+            tracing::error!(panic = %message, "websocket handler panicked before accepting");
             text_response(StatusCode::INTERNAL_SERVER_ERROR, "handler failed")
         }
     }

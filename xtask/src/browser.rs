@@ -47,8 +47,8 @@ pub(crate) fn run(_args: &[String]) -> Result<(), String> {
     run_cmd(
         Command::new("node")
             .arg(dir.join("demo.cjs"))
-            .arg(root.join("target/debug/examples/demo"))
-            .arg(root.join("target/demo-screenshot.png"))
+            .arg(crate::test::target_dir(&root).join("debug/examples/demo"))
+            .arg(crate::test::target_dir(&root).join("demo-screenshot.png"))
             .env("NODE_PATH", dir.join("node_modules"))
             .env("CHROMIUM", &chromium),
     )

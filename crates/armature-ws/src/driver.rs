@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 
 use armature_ws_core::{
     CloseFrame, CloseHandshake, Decoder, WebSocketMessage, encode_close, encode_message,
@@ -16,7 +16,7 @@ use crate::Error;
 use crate::clock::now_ms;
 use crate::inbox::Offer;
 use crate::io::Io;
-use crate::queue::{CloseRequest, Shared};
+use crate::queue::{CloseRequest, Reader, Shared};
 use crate::stats::Stats;
 use crate::writer::{Outbox, TAKE_BUDGET};
 
@@ -107,8 +107,8 @@ impl Conn {
     /// Drives the connection as far as it goes now: abort requests, writing, reading into
     /// the inbox. `Ready` once the connection is over.
     ///
-    /// `handler_next`: the task polls the handler right after this, with the same waker;
-    /// a reader registered with that waker need not be woken.
+    /// `handler_next`: the task looks at the handler right after this; a reader that is
+    /// the handler's waker is only marked woken, not woken.
     pub(crate) fn poll_drive(&mut self, cx: &mut Context<'_>, handler_next: bool) -> Poll<()> {
         if self.phase == Phase::Done {
             return Poll::Ready(());
@@ -213,7 +213,7 @@ impl Conn {
         let was_paused = self.shared.paused.load(Ordering::Acquire);
         let (offer, reader) = self.shared.offer(message);
         if let Some(reader) = reader {
-            wake_reader(reader, cx.waker(), handler_next);
+            wake_reader(&self.shared, reader, handler_next);
         }
         match offer {
             Offer::Queued | Offer::Skipped => {
@@ -394,10 +394,12 @@ impl Conn {
     }
 }
 
-/// Wakes the reader unless it is the task about to poll the handler anyway.
-fn wake_reader(reader: Waker, current: &Waker, handler_next: bool) {
-    if !(handler_next && reader.will_wake(current)) {
-        reader.wake();
+/// Wakes the reader; when it is the handler the task polls right after this drive, only
+/// marks it to be polled (no second turn of the task).
+fn wake_reader(shared: &Shared, reader: Reader, handler_next: bool) {
+    match reader {
+        Reader::Handler if handler_next => shared.handler_woken.store(true, Ordering::SeqCst),
+        reader => shared.wake_reader(reader),
     }
 }
 

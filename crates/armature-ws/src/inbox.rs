@@ -88,6 +88,11 @@ impl Inbox {
         }
     }
 
+    /// True when it holds nothing and has not ended (nothing in it matters).
+    pub(crate) fn is_idle(&self) -> bool {
+        !self.ended && self.messages.is_empty() && self.peer_close.is_none()
+    }
+
     /// True once ended and empty.
     pub(crate) fn is_ended(&self) -> bool {
         self.ended && self.messages.is_empty() && self.error.is_none()

@@ -80,12 +80,13 @@ struct State {
     /// Drop the connection now, without a close handshake (close timeout, shutdown
     /// deadline).
     forced: bool,
-    /// Messages received and not yet taken by the handler.
-    inbox: Inbox,
-    /// The task reading the inbox, waiting for a message.
-    reader: Option<Waker>,
-    /// A task sending on the socket, waiting for room in the queue or for a flush.
-    sender: Option<Waker>,
+    /// What only matters while messages flow (the inbox, waiting tasks): allocated when
+    /// the first is needed, freed when the inbox is drained and nobody waits, so an idle
+    /// connection holds none.
+    flow: Option<Box<Flow>>,
+    /// The handler waits for a message (its waker is the connection's own, so only this
+    /// flag is stored).
+    handler_reads: bool,
     /// Live [`WebSocket`](crate::WebSocket) values (and split halves) of this connection;
     /// when the last one goes, the connection closes.
     sockets: u32,
@@ -93,6 +94,60 @@ struct State {
     /// written (unless a close was requested meanwhile, e.g. by the handler's outcome).
     unowned: bool,
     memberships: Vec<(Weak<dyn Membership>, Arc<str>)>,
+}
+
+/// The part of [`State`] that only matters while messages flow.
+#[derive(Default)]
+struct Flow {
+    /// Messages received and not yet taken by the handler.
+    inbox: Inbox,
+    /// A task other than the handler reading the inbox (a split receiver), waiting for a
+    /// message.
+    reader: Option<Waker>,
+    /// A task sending on the socket, waiting for room in the queue or for a flush.
+    sender: Option<Waker>,
+}
+
+/// Who waits for a message, taken from the state to be woken outside the lock.
+pub(crate) enum Reader {
+    /// The handler: [`Shared::wake_handler`].
+    Handler,
+    /// Another task.
+    Task(Waker),
+}
+
+impl State {
+    fn flow(&mut self) -> &mut Flow {
+        self.flow.get_or_insert_with(Box::default)
+    }
+
+    fn take_reader(&mut self) -> Option<Reader> {
+        if std::mem::take(&mut self.handler_reads) {
+            return Some(Reader::Handler);
+        }
+        self.flow.as_mut()?.reader.take().map(Reader::Task)
+    }
+
+    fn take_sender(&mut self) -> Option<Waker> {
+        self.flow.as_mut()?.sender.take()
+    }
+
+    fn set_sender(&mut self, waker: &Waker) {
+        set_waker(&mut self.flow().sender, waker);
+    }
+
+    fn inbox(&self) -> Option<&Inbox> {
+        self.flow.as_deref().map(|flow| &flow.inbox)
+    }
+
+    /// Frees the flow state once nothing in it matters.
+    fn release_flow(&mut self) {
+        if self.flow.as_ref().is_some_and(|flow| {
+            flow.inbox.is_idle() && flow.reader.is_none() && flow.sender.is_none()
+        }) {
+            self.flow = None;
+        }
+    }
 }
 
 /// Shared between a connection task and every [`WebSocketConnection`](crate::WebSocketConnection)
@@ -121,12 +176,20 @@ pub(crate) struct Shared {
     /// The connection task is polling the handler right now and drives the socket right
     /// after, so frames queued meanwhile need no wake-up.
     pub(crate) in_handler: AtomicBool,
+    /// Something was queued for the driver while the handler was being polled: the task
+    /// drives the socket again before it sleeps.
+    pub(crate) handler_queued: AtomicBool,
+    /// The handler's waker was woken: the task polls the handler in its next turn. The
+    /// handler is polled with a waker made of this `Shared` (see the `Wake` impl), so the
+    /// wakes meant for the socket (the send queue, the peer) do not poll the handler.
+    pub(crate) handler_woken: AtomicBool,
     /// The driver holds frames it has not finished writing.
     pub(crate) writing: AtomicBool,
     /// The connection runs on a plain `TcpStream` (the lean path).
     pub(crate) on_tcp: AtomicBool,
     /// permessage-deflate for what this connection sends, when negotiated.
-    pub(crate) deflate: Option<Outgoing>,
+    /// Boxed: most connections do not compress, and every one carries the slot.
+    pub(crate) deflate: Option<Box<Outgoing>>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -163,6 +226,9 @@ impl Shared {
             close_sent: AtomicU64::new(0),
             paused: AtomicBool::new(false),
             in_handler: AtomicBool::new(false),
+            handler_queued: AtomicBool::new(false),
+            // The handler's first poll.
+            handler_woken: AtomicBool::new(true),
             writing: AtomicBool::new(false),
             on_tcp: AtomicBool::new(false),
             deflate: None,
@@ -171,7 +237,7 @@ impl Shared {
 
     /// This connection's state, compressing what it sends as `deflate` says.
     pub(crate) fn with_deflate(mut self, deflate: Option<Outgoing>) -> Self {
-        self.deflate = deflate;
+        self.deflate = deflate.map(Box::new);
         self
     }
 
@@ -188,7 +254,7 @@ impl Shared {
     /// connection's kind (made once per kind), or the plain frame compressed by this
     /// connection's own compressor.
     pub(crate) fn push_broadcast(&self, cache: &mut FrameCache<'_>) -> Result<()> {
-        match cache.frame_for(self.deflate.as_ref()) {
+        match cache.frame_for(self.deflate.as_deref()) {
             Some(frame) => self.push_encoded(frame),
             None => self.push(cache.plain().clone()),
         }
@@ -197,9 +263,20 @@ impl Shared {
     /// Wakes the connection task, unless it is polling the handler (it drives the socket
     /// right after).
     fn wake_driver(&self) {
-        if !self.in_handler.load(Ordering::SeqCst) {
-            self.waker.wake();
+        if self.in_handler.load(Ordering::SeqCst) {
+            self.handler_queued.store(true, Ordering::SeqCst);
+            // The task clears `in_handler` before it reads `handler_queued`: if it is
+            // still set now, the task sees the flag; otherwise wake it.
+            if self.in_handler.load(Ordering::SeqCst) {
+                return;
+            }
         }
+        self.waker.wake();
+    }
+
+    /// True when `waker` is the handler's waker of this connection.
+    pub(crate) fn is_handler_waker(self: &Arc<Self>, waker: &Waker) -> bool {
+        std::ptr::eq(waker.data(), Arc::as_ptr(self).cast())
     }
 
     /// Wakes the connection task whatever it is doing.
@@ -296,7 +373,7 @@ impl Shared {
         if state.bytes <= self.limits.max_queue_bytes {
             return Poll::Ready(Ok(()));
         }
-        set_waker(&mut state.sender, cx.waker());
+        state.set_sender(cx.waker());
         Poll::Pending
     }
 
@@ -310,7 +387,7 @@ impl Shared {
         if state.frames.is_empty() && !self.writing.load(Ordering::Acquire) {
             return Poll::Ready(Ok(()));
         }
-        set_waker(&mut state.sender, cx.waker());
+        state.set_sender(cx.waker());
         drop(state);
         // The driver may have finished between the check and the registration.
         if !self.writing.load(Ordering::Acquire) && self.state.lock().frames.is_empty() {
@@ -325,13 +402,13 @@ impl Shared {
         if state.closed || self.close_sent.load(Ordering::Acquire) != 0 {
             return Poll::Ready(());
         }
-        set_waker(&mut state.sender, cx.waker());
+        state.set_sender(cx.waker());
         Poll::Pending
     }
 
     /// Wakes a sender waiting for room, a flush or the close frame.
     pub(crate) fn wake_sender(&self) {
-        let waker = self.state.lock().sender.take();
+        let waker = self.state.lock().take_sender();
         if let Some(waker) = waker {
             waker.wake();
         }
@@ -423,7 +500,7 @@ impl Shared {
         } else {
             None
         };
-        let sender = state.sender.take();
+        let sender = state.take_sender();
         drop(state);
         if let Some(sender) = sender {
             sender.wake();
@@ -458,45 +535,75 @@ impl Shared {
 
     /// Offers a received message to the inbox (the driver's side). Returns what happened,
     /// and the waker of a reader to wake.
-    pub(crate) fn offer(&self, message: WebSocketMessage) -> (Offer, Option<Waker>) {
+    pub(crate) fn offer(&self, message: WebSocketMessage) -> (Offer, Option<Reader>) {
         let mut state = self.state.lock();
-        let offer = state.inbox.offer(message, &self.limits.inbox);
+        let offer = state.flow().inbox.offer(message, &self.limits.inbox);
         if matches!(offer, Offer::Full(_)) {
             self.paused.store(true, Ordering::Release);
             return (offer, None);
         }
-        (offer, state.reader.take())
+        (offer, state.take_reader())
+    }
+
+    /// Wakes `reader` (taken from the state).
+    pub(crate) fn wake_reader(&self, reader: Reader) {
+        match reader {
+            Reader::Handler => self.wake_handler(),
+            Reader::Task(waker) => waker.wake(),
+        }
+    }
+
+    /// What the handler's waker does: marks the handler to be polled, wakes the task.
+    pub(crate) fn wake_handler(&self) {
+        self.handler_woken.store(true, Ordering::SeqCst);
+        self.waker.wake();
     }
 
     /// Ends the inbox: the reader gets `error` once (if any), then the end.
     pub(crate) fn end_inbox(&self, error: Option<Error>) {
         let reader = {
             let mut state = self.state.lock();
-            state.inbox.end(error);
-            state.reader.take()
+            state.flow().inbox.end(error);
+            state.take_reader()
         };
         if let Some(reader) = reader {
-            reader.wake();
+            self.wake_reader(reader);
         }
     }
 
     /// The next received message (the handler's side); wakes the driver when this makes
     /// room in a full inbox.
-    pub(crate) fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Option<Result<WebSocketMessage>>> {
+    pub(crate) fn poll_recv(
+        self: &Arc<Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<WebSocketMessage>>> {
         let mut state = self.state.lock();
-        match state.inbox.take() {
+        match state.flow.as_mut().and_then(|flow| flow.inbox.take()) {
             Some(item) => {
-                let resume =
-                    self.paused.load(Ordering::Acquire) && !state.inbox.is_full(&self.limits.inbox);
+                let resume = self.paused.load(Ordering::Acquire)
+                    && !state
+                        .inbox()
+                        .is_some_and(|inbox| inbox.is_full(&self.limits.inbox));
+                state.release_flow();
                 drop(state);
                 if resume {
                     self.wake_driver();
                 }
                 Poll::Ready(Some(item))
             }
-            None if state.inbox.is_ended() => Poll::Ready(None),
+            None if state.inbox().is_some_and(Inbox::is_ended) => Poll::Ready(None),
             None => {
-                set_waker(&mut state.reader, cx.waker());
+                // One reader at a time, the latest (as one waker slot would be).
+                if self.is_handler_waker(cx.waker()) {
+                    state.handler_reads = true;
+                    if let Some(flow) = state.flow.as_mut() {
+                        flow.reader = None;
+                    }
+                    state.release_flow();
+                } else {
+                    state.handler_reads = false;
+                    set_waker(&mut state.flow().reader, cx.waker());
+                }
                 Poll::Pending
             }
         }
@@ -504,23 +611,33 @@ impl Shared {
 
     /// True when the inbox has room for another message (the driver may read).
     pub(crate) fn inbox_has_room(&self) -> bool {
-        !self.state.lock().inbox.is_full(&self.limits.inbox)
+        !self
+            .state
+            .lock()
+            .inbox()
+            .is_some_and(|inbox| inbox.is_full(&self.limits.inbox))
     }
 
     /// Messages waiting in the inbox, and their payload bytes.
     pub(crate) fn inbox_len(&self) -> (usize, usize) {
         let state = self.state.lock();
-        (state.inbox.len(), state.inbox.bytes())
+        state
+            .inbox()
+            .map_or((0, 0), |inbox| (inbox.len(), inbox.bytes()))
     }
 
     /// The close frame the peer sent, once received.
     pub(crate) fn peer_close(&self) -> Option<CloseFrame> {
-        self.state.lock().inbox.peer_close().cloned()
+        self.state
+            .lock()
+            .inbox()
+            .and_then(Inbox::peer_close)
+            .cloned()
     }
 
     /// Records the close frame the peer sent.
     pub(crate) fn set_peer_close(&self, frame: Option<CloseFrame>) {
-        self.state.lock().inbox.set_peer_close(frame);
+        self.state.lock().flow().inbox.set_peer_close(frame);
     }
 
     // ----- socket handles -----
@@ -601,11 +718,11 @@ impl Shared {
             state.frames = VecDeque::new();
             state.bytes = 0;
             state.close = None;
-            state.inbox.end(None);
+            state.flow().inbox.end(None);
             (
                 std::mem::take(&mut state.memberships),
-                state.reader.take(),
-                state.sender.take(),
+                state.take_reader(),
+                state.take_sender(),
             )
         };
         self.paused.store(false, Ordering::Release);
@@ -615,11 +732,22 @@ impl Shared {
             }
         }
         if let Some(reader) = reader {
-            reader.wake();
+            self.wake_reader(reader);
         }
         if let Some(sender) = sender {
             sender.wake();
         }
+    }
+}
+
+/// The handler's waker: marks the handler to be polled, then wakes the connection task.
+impl std::task::Wake for Shared {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.wake_handler();
     }
 }
 

@@ -2,10 +2,15 @@
 //! handler's future inside it.
 //!
 //! Every poll drives the socket first (writes what is queued, reads into the inbox,
-//! answers pings, runs the close handshake), then polls the handler, then drives the
-//! socket again (to write what the handler just sent). The handler's `.await`s therefore
-//! never hold the socket up: whatever the handler waits for, the connection's wakers (the
-//! socket, the send queue, the inbox) wake this task and the driver runs.
+//! answers pings, runs the close handshake), then polls the handler if its own waker was
+//! woken, then drives the socket again if the handler queued something meanwhile. The
+//! handler's `.await`s therefore never hold the socket up: whatever the handler waits for,
+//! the connection's wakers (the socket, the send queue, the inbox) wake this task and the
+//! driver runs; and the wakes that only concern the socket (a broadcast queued, the peer
+//! readable) do not poll the handler.
+//!
+//! The handler is polled with a waker made of the connection's `Shared` (no allocation):
+//! waking it sets `Shared::handler_woken`, then wakes this task.
 //!
 //! A panic in the handler is caught here: the handler future is dropped, the connection
 //! closes with 1011 and the task goes on until the socket is closed.
@@ -15,7 +20,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
 use pin_project_lite::pin_project;
 
@@ -63,23 +68,46 @@ where
         let mut this = self.project();
         let handler_alive = this.handler.is_some();
         drive(this.conn, this.guard, cx, handler_alive);
+        if !handler_alive {
+            return if this.conn.is_none() {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            };
+        }
+        let shared: &Arc<Shared> = this.shared;
+        if this.conn.is_none() {
+            // No driver registers the task any more: the handler's waker wakes it through
+            // this registration.
+            shared.register(cx.waker());
+        }
+        if !shared.handler_woken.swap(false, Ordering::SeqCst) {
+            return Poll::Pending;
+        }
         if let Some(handler) = this.handler.as_mut().as_pin_mut() {
-            let shared: &Shared = this.shared;
+            let waker = Waker::from(shared.clone());
+            let mut handler_cx = Context::from_waker(&waker);
+            shared.handler_queued.store(false, Ordering::Relaxed);
             shared.in_handler.store(true, Ordering::SeqCst);
-            let polled = catch_unwind(AssertUnwindSafe(|| handler.poll(cx)));
+            let polled = catch_unwind(AssertUnwindSafe(|| handler.poll(&mut handler_cx)));
             shared.in_handler.store(false, Ordering::SeqCst);
+            let mut again = shared.handler_queued.swap(false, Ordering::SeqCst);
             match polled {
                 Ok(Poll::Pending) => {}
                 Ok(Poll::Ready(outcome)) => {
                     drop_handler(this.handler.as_mut());
                     finished(shared, outcome.failure());
+                    again = true;
                 }
                 Err(payload) => {
                     drop_handler(this.handler.as_mut());
                     panicked(shared, panic_message(payload.as_ref()));
+                    again = true;
                 }
             }
-            drive(this.conn, this.guard, cx, false);
+            if again {
+                drive(this.conn, this.guard, cx, false);
+            }
         }
         if this.conn.is_none() && this.handler.is_none() {
             Poll::Ready(())

@@ -349,7 +349,9 @@ impl RedisRealtime {
         id: String,
         connection: WebSocketConnection,
     ) -> Result<()> {
-        room.join(id, connection)?;
+        // A room of this node's manager already waits in `add_connection` (its transport's
+        // `member_ready`); the wait below then returns at once.
+        room.add_connection(id, connection).await?;
         if self.node.durable_room(room.name()).is_some() {
             return Ok(());
         }
@@ -468,9 +470,7 @@ impl RedisRealtime {
     /// Returns false if that did not happen within `timeout`.
     pub async fn wait_synced(&self, timeout: Duration) -> bool {
         let generation = self.node.routes.read().generation;
-        let mut applied = self.node.applied.subscribe();
-        let wait = applied.wait_for(|a| a.is_some_and(|g| g >= generation));
-        matches!(tokio::time::timeout(timeout, wait).await, Ok(Ok(_)))
+        self.node.synced(generation, timeout).await
     }
 
     /// Stops the link task; broadcasts still reach local members and clients.

@@ -107,6 +107,14 @@ pub(crate) struct Node {
 }
 
 impl Node {
+    /// Waits up to `timeout` until the link is up with the channels of `generation` (or a
+    /// later one) subscribed.
+    pub(crate) async fn synced(&self, generation: u64, timeout: std::time::Duration) -> bool {
+        let mut applied = self.applied.subscribe();
+        let wait = applied.wait_for(|a| a.is_some_and(|g| g >= generation));
+        matches!(tokio::time::timeout(timeout, wait).await, Ok(Ok(_)))
+    }
+
     pub(crate) fn new(config: RedisConfig, node_id: String) -> Self {
         let outbox = Outbox::new(config.outbox_messages, config.outbox_bytes);
         Node {

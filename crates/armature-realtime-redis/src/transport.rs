@@ -2,10 +2,11 @@
 //! WebSocket rooms and [`RedisSseTransport`] for an SSE broadcaster.
 
 use std::fmt;
+use std::io;
 use std::sync::Arc;
 
 use armature_sse::{EncodedEvent, SseBroadcaster, SseTransport};
-use armature_ws::{BroadcastTransport, WebSocketRoom};
+use armature_ws::{BroadcastTransport, MemberReady, WebSocketRoom};
 use bytes::Bytes;
 
 use crate::envelope::Kind;
@@ -52,6 +53,28 @@ impl BroadcastTransport for RedisRoomTransport {
 
     fn room_occupancy_changed(&self, room: &WebSocketRoom) {
         self.node.room_occupancy(room);
+    }
+
+    /// A volatile room's member is ready once this node's subscriptions of now (including
+    /// the room's, made when it gained its first member) are confirmed by Redis; a durable
+    /// room is always listened to.
+    fn member_ready(&self, room: &WebSocketRoom) -> Option<MemberReady> {
+        if self.node.durable_room(room.name()).is_some() {
+            return None;
+        }
+        let node = self.node.clone();
+        let generation = node.routes.read().generation;
+        let name = room.name().to_owned();
+        Some(Box::pin(async move {
+            if node.synced(generation, node.config.response_timeout).await {
+                Ok(())
+            } else {
+                Err(armature_ws::Error::Io(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("room {name} not subscribed in time"),
+                )))
+            }
+        }))
     }
 }
 

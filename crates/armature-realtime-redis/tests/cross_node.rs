@@ -487,3 +487,31 @@ async fn once_join_returns_the_next_remote_broadcast_arrives() {
         assert_eq!(recv_text(&mut b1).await, format!("first-{i}"));
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn once_add_connection_returns_the_next_remote_broadcast_arrives() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let (a, b) = two_nodes(&redis).await;
+    // The guide's path: `room.add_connection(..).await` on a plain room of the node's
+    // manager (no `RedisRealtime::join`, no `synced()`), then at once a broadcast from the
+    // other node. Fresh rooms each time, so every join is a first subscription.
+    for i in 0..50 {
+        let name = format!("plain-{i}");
+        let room = b.manager.get_or_create_room(&name).await;
+        let (conn, mut rx) = armature_ws::WebSocketConnection::new(format!("c{i}"));
+        room.add_connection(format!("c{i}"), conn).await.unwrap();
+        a.manager
+            .room(&name)
+            .broadcast_text(format!("first-{i}"))
+            .await
+            .unwrap();
+        let got = tokio::time::timeout(WAIT, rx.recv()).await;
+        assert_eq!(
+            got.ok().flatten(),
+            Some(armature_ws::WebSocketMessage::text(format!("first-{i}"))),
+            "join {i}"
+        );
+    }
+}

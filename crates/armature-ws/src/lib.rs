@@ -120,7 +120,7 @@ pub use hub::Hub;
 pub use io::RawStream;
 pub use manager::WebSocketManager;
 pub use outcome::HandlerOutcome;
-pub use room::{BroadcastTransport, Delivery, WebSocketRoom};
+pub use room::{BroadcastTransport, Delivery, MemberReady, WebSocketRoom};
 pub use serve::{PeerAddr, serve};
 pub use socket::{WebSocket, WebSocketReader, WebSocketSender};
 pub use stats::{Stats, StatsSnapshot};

@@ -8,6 +8,8 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Weak};
 
 use armature_ws_core::{Utf8Bytes, WebSocketMessage, encode_message, encode_text};
@@ -74,7 +76,22 @@ pub trait BroadcastTransport: Send + Sync + fmt::Debug + 'static {
     fn room_occupancy_changed(&self, room: &WebSocketRoom) {
         let _ = room;
     }
+
+    /// Called by [`WebSocketRoom::add_connection`] after a member joined (and after
+    /// [`room_occupancy_changed`](Self::room_occupancy_changed) when it was the first): a
+    /// future that completes once messages published elsewhere from now on reach the
+    /// member, e.g. once a multi-process adapter's subscription to the room is confirmed.
+    /// `add_connection` awaits it and returns its error (the member stays joined).
+    /// [`WebSocketRoom::join`] (no `.await`) does not. The default, `None`, means ready at
+    /// once.
+    fn member_ready(&self, room: &WebSocketRoom) -> Option<MemberReady> {
+        let _ = room;
+        None
+    }
 }
+
+/// What [`BroadcastTransport::member_ready`] returns: a boxed future a join awaits.
+pub type MemberReady = Pin<Box<dyn Future<Output = Result<()>> + Send + 'static>>;
 
 /// Who keeps rooms by name (the manager) and must hear when one empties or fills again.
 pub(crate) trait RoomRegistry: Send + Sync {
@@ -222,15 +239,32 @@ impl WebSocketRoom {
     /// replaces the earlier handle; adding the same connection twice changes nothing (the
     /// room and the connection record it once). Fails with [`Error::room_full`] past the room's limit
     /// and with [`Error::Closed`] when the connection is already gone.
+    ///
+    /// With a multi-process transport (e.g. Redis), it returns once messages published on
+    /// any process from then on reach the member (see
+    /// [`BroadcastTransport::member_ready`]), or with the transport's error if that is not
+    /// confirmed in time (the member stays joined).
     pub async fn add_connection(
         &self,
         id: impl Into<String>,
         connection: WebSocketConnection,
     ) -> Result<()> {
-        self.join(id.into(), connection)
+        self.join(id.into(), connection)?;
+        if let Some(ready) = self
+            .inner
+            .transport
+            .as_ref()
+            .and_then(|transport| transport.member_ready(self))
+        {
+            ready.await?;
+        }
+        Ok(())
     }
 
-    /// [`WebSocketRoom::add_connection`] without an `.await`.
+    /// [`WebSocketRoom::add_connection`] without an `.await`: the member is in the room
+    /// when this returns, but with a multi-process transport messages published on other
+    /// processes may reach it only a moment later (once the transport's subscription is
+    /// confirmed); use `add_connection(..).await` where that matters.
     pub fn join(&self, id: String, connection: WebSocketConnection) -> Result<()> {
         let key: Arc<str> = Arc::from(id);
         let was_empty = {

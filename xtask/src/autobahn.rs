@@ -3,9 +3,11 @@
 //!
 //! The suite lives outside the repository (`../shared/autobahn`, or `$AUTOBAHN_DIR`): its
 //! `run.sh` installs it into a virtual environment (here `target/autobahn-venv`) and prints a
-//! one-line summary. Reports go to `target/autobahn/<route>/index.html`. Every case of
-//! sections 1–10 must pass (FAILED = 0); compression (12.*, 13.*) is excluded until
-//! permessage-deflate exists. `docs/conformance.md` explains the non-OK behaviours we accept.
+//! one-line summary. Reports go to `$CARGO_TARGET_DIR/autobahn/<route>[-<group>]/index.html`.
+//! Every case of sections 1–10 must be OK or accepted; with `--compression` (or
+//! `AUTOBAHN_COMPRESSION=1`) the server runs with `COMPRESSION=shared` and the 216
+//! permessage-deflate cases (12.*, 13.*) run too, in slices several at a time
+//! (`AUTOBAHN_JOBS`). `docs/conformance.md` explains the non-OK behaviours we accept.
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -17,7 +19,28 @@ use crate::test::{env_or, run_cmd, workspace_root};
 /// The routes the suite runs against, each a separate run and report.
 const ROUTES: [&str; 2] = ["echo", "fanout"];
 
-pub(crate) fn run(_args: &[String]) -> Result<(), String> {
+/// The permessage-deflate case groups, each run as its own fuzzingclient slice so that
+/// several run at once (a compression case takes seconds, most of it in the Python client).
+const COMPRESSION_GROUPS: [&str; 12] = [
+    "12.1.*", "12.2.*", "12.3.*", "12.4.*", "12.5.*", "13.1.*", "13.2.*", "13.3.*", "13.4.*",
+    "13.5.*", "13.6.*", "13.7.*",
+];
+
+/// Cases per route: sections 1–10, and with them 12.* and 13.*.
+const CASES_WITHOUT_COMPRESSION: usize = 301;
+const CASES_WITH_COMPRESSION: usize = 517;
+
+/// One fuzzingclient process: a route and a slice of the case list.
+struct Slice {
+    route: &'static str,
+    name: String,
+    cases: String,
+    no_compression: bool,
+}
+
+pub(crate) fn run(args: &[String]) -> Result<(), String> {
+    let compression = args.iter().any(|a| a == "--compression")
+        || std::env::var("AUTOBAHN_COMPRESSION").is_ok_and(|v| v == "1");
     let root = workspace_root();
     let Some(suite) = suite_dir(&root) else {
         let msg = "the Autobahn suite was not found (set AUTOBAHN_DIR, or keep ../shared/autobahn beside the repository)";
@@ -39,42 +62,137 @@ pub(crate) fn run(_args: &[String]) -> Result<(), String> {
                 "bench_server",
             ]),
     )?;
-    let server_bin = root.join("target/release/examples/bench_server");
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    let server_bin = target.join("release/examples/bench_server");
     let port = free_port()?;
-    let mut server = Server::start(&server_bin, port)?;
-    let mut failures = Vec::new();
+    let mut server = Server::start(&server_bin, port, compression)?;
+    let mut slices = Vec::new();
     for route in ROUTES {
-        let out = root.join("target/autobahn").join(route);
-        let url = format!("ws://127.0.0.1:{port}/{route}");
-        eprintln!("xtask autobahn: {url} (report: {})", out.display());
-        let status = Command::new(suite.join("run.sh"))
-            .args([
-                "--no-compression",
-                "--agent",
-                &format!("armature-{route}"),
-                "--out",
-            ])
-            .arg(&out)
-            .arg(&url)
-            .env("AUTOBAHN_VENV", root.join("target/autobahn-venv"))
-            .status()
-            .map_err(|e| format!("cannot run {}: {e}", suite.join("run.sh").display()))?;
-        if !status.success() {
-            failures.push(format!("/{route}: run.sh exited with {status}"));
-        } else if let Err(unexpected) = check_report(&out) {
-            failures.push(format!("/{route}: {unexpected}"));
+        slices.push(Slice {
+            route,
+            name: "base".into(),
+            cases: "*".into(),
+            no_compression: true,
+        });
+        if compression {
+            for group in COMPRESSION_GROUPS {
+                slices.push(Slice {
+                    route,
+                    name: group.trim_end_matches(".*").into(),
+                    cases: group.into(),
+                    no_compression: false,
+                });
+            }
+        }
+    }
+    // Compression slices several at a time (the client is the slow side); without them
+    // the two routes run one after the other as before.
+    let default_jobs = if compression { "4" } else { "1" };
+    let jobs: usize = env_or("AUTOBAHN_JOBS", default_jobs)
+        .parse()
+        .map_err(|e| format!("AUTOBAHN_JOBS: {e}"))?;
+    let jobs = jobs.max(1);
+    let started = Instant::now();
+    let mut failures = Vec::new();
+    let mut counts = std::collections::BTreeMap::<&str, usize>::new();
+    let mut running: Vec<(usize, Child)> = Vec::new();
+    let mut next = 0;
+    while next < slices.len() || !running.is_empty() {
+        while next < slices.len() && running.len() < jobs {
+            let slice = &slices[next];
+            let out = report_dir(&target, slice);
+            let url = format!("ws://127.0.0.1:{port}/{}", slice.route);
+            eprintln!(
+                "xtask autobahn: {url} {} (report: {})",
+                slice.cases,
+                out.display()
+            );
+            let mut cmd = Command::new(suite.join("run.sh"));
+            if slice.no_compression {
+                cmd.arg("--no-compression");
+            }
+            let child = cmd
+                .args(["--agent", &format!("armature-{}", slice.route), "--out"])
+                .arg(&out)
+                .arg(&url)
+                .arg(&slice.cases)
+                .env("AUTOBAHN_VENV", target.join("autobahn-venv"))
+                .spawn()
+                .map_err(|e| format!("cannot run {}: {e}", suite.join("run.sh").display()))?;
+            running.push((next, child));
+            next += 1;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        let mut i = 0;
+        while i < running.len() {
+            let status = running[i]
+                .1
+                .try_wait()
+                .map_err(|e| format!("run.sh: {e}"))?;
+            let Some(status) = status else {
+                i += 1;
+                continue;
+            };
+            let (index, _) = running.swap_remove(i);
+            let slice = &slices[index];
+            let out = report_dir(&target, slice);
+            let label = format!("/{} {}", slice.route, slice.cases);
+            if !status.success() {
+                failures.push(format!("{label}: run.sh exited with {status}"));
+            } else {
+                match check_report(&out) {
+                    Ok(n) => *counts.entry(slice.route).or_default() += n,
+                    Err(unexpected) => failures.push(format!("{label}: {unexpected}")),
+                }
+            }
         }
         if !server.alive() {
-            failures.push(format!("the bench server died during the /{route} run"));
+            failures.push("the bench server died during the run".into());
             break;
         }
     }
+    for (_, mut child) in running {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
     server.stop();
+    let expected = if compression {
+        CASES_WITH_COMPRESSION
+    } else {
+        CASES_WITHOUT_COMPRESSION
+    };
+    for route in ROUTES {
+        let n = counts.get(route).copied().unwrap_or(0);
+        eprintln!("xtask autobahn: /{route}: {n} cases OK or accepted");
+        if failures.is_empty() && n != expected {
+            failures.push(format!(
+                "/{route}: {n} cases in the reports, {expected} expected"
+            ));
+        }
+    }
+    eprintln!(
+        "xtask autobahn: {} slices, {jobs} at a time, {:.0} s",
+        slices.len(),
+        started.elapsed().as_secs_f64()
+    );
     if failures.is_empty() {
         Ok(())
     } else {
         Err(format!("autobahn: {}", failures.join("; ")))
     }
+}
+
+/// `target/autobahn/<route>` for sections 1–10, `target/autobahn/<route>-<group>` for a
+/// compression group.
+fn report_dir(target: &Path, slice: &Slice) -> PathBuf {
+    let dir = if slice.name == "base" {
+        slice.route.to_owned()
+    } else {
+        format!("{}-{}", slice.route, slice.name)
+    };
+    target.join("autobahn").join(dir)
 }
 
 /// Behaviours other than OK that we accept, case by case, each explained in
@@ -85,16 +203,19 @@ const ACCEPTED: [(&str, &str); 3] = [
     ("7.13.2", "INFORMATIONAL"),
 ];
 
-/// Reads `index.json` and lists every case whose behaviour is neither OK nor accepted.
-fn check_report(dir: &Path) -> Result<(), String> {
+/// Reads `index.json`, lists every case whose behaviour is neither OK nor accepted, and
+/// else returns how many cases it holds.
+fn check_report(dir: &Path) -> Result<usize, String> {
     let path = dir.join("index.json");
     let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
     let index: serde_json::Value =
         serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut unexpected = Vec::new();
+    let mut count = 0;
     let agents = index.as_object().into_iter().flat_map(|a| a.values());
     for cases in agents.filter_map(|c| c.as_object()) {
         for (id, result) in cases {
+            count += 1;
             let behavior = result["behavior"].as_str().unwrap_or("?");
             let accepted = behavior == "OK" || ACCEPTED.contains(&(id.as_str(), behavior));
             if !accepted {
@@ -103,7 +224,7 @@ fn check_report(dir: &Path) -> Result<(), String> {
         }
     }
     if unexpected.is_empty() {
-        Ok(())
+        Ok(count)
     } else {
         Err(format!(
             "cases not OK and not accepted in docs/conformance.md: {}",
@@ -132,8 +253,13 @@ pub(crate) struct Server(Child);
 
 impl Server {
     /// Starts `bin PORT` and waits until it accepts connections.
-    pub(crate) fn start(bin: &Path, port: u16) -> Result<Server, String> {
-        let child = Command::new(bin)
+    /// With `compression`, the server offers permessage-deflate (`COMPRESSION=shared`).
+    pub(crate) fn start(bin: &Path, port: u16, compression: bool) -> Result<Server, String> {
+        let mut cmd = Command::new(bin);
+        if compression {
+            cmd.env("COMPRESSION", "shared");
+        }
+        let child = cmd
             .arg(port.to_string())
             .stdin(Stdio::null())
             .spawn()

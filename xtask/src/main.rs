@@ -27,7 +27,9 @@ fn main() -> ExitCode {
         _ => {
             eprintln!("usage: cargo xtask <test|autobahn|browser|fuzz|bench> [options]");
             eprintln!("  test   run the whole test suite (what CI runs)");
-            eprintln!("  autobahn  the Autobahn conformance suite against the bench server");
+            eprintln!(
+                "  autobahn  the Autobahn conformance suite against the bench server (--compression: 12.*/13.* too)"
+            );
             eprintln!("  browser  the demo page in headless Chromium");
             eprintln!("  fuzz [--seconds N]  every fuzz target for N seconds (default 60)");
             eprintln!("  bench  end-to-end benchmarks against the peers");

@@ -17,10 +17,17 @@ use crate::envelope::Envelope;
 
 /// Runs on the stream's shard. KEYS: meta hash, stream. ARGV: channel, envelope, max
 /// length, candidate epoch (8 bytes), byte position of the envelope's epoch field, TTL in
-/// ms, publish command. Returns the offset.
+/// ms, publish command, publisher (node id and incarnation), its publish number. Returns the
+/// offset, or 0 when this publisher's message with that number (or a later one) was
+/// already appended (sent again after a cut pipeline: appended once, not twice).
 pub(crate) const PUBLISH_SCRIPT: &str = r"
 local fresh = redis.call('HSETNX', KEYS[1], 'epoch', ARGV[4])
 if fresh == 1 then redis.call('DEL', KEYS[2]) end
+local pk = 'p:' .. ARGV[8]
+local pn = tonumber(ARGV[9])
+local seen = tonumber(redis.call('HGET', KEYS[1], pk) or '0')
+if pn <= seen then return 0 end
+redis.call('HSET', KEYS[1], pk, ARGV[9])
 local epoch = redis.call('HGET', KEYS[1], 'epoch')
 local n = redis.call('HINCRBY', KEYS[1], 'offset', 1)
 local p = tonumber(ARGV[5])

@@ -280,6 +280,7 @@ async fn publish(
     batch: &[crate::outbox::Outgoing],
 ) -> Result<(), String> {
     let command = node.publish_command();
+    let publisher = format!("{}{:016x}", node.node_id, node.epoch);
     let add = |pipe: &mut Pipeline, m: &crate::outbox::Outgoing| match &m.durable {
         None => {
             pipe.cmd(command)
@@ -300,6 +301,8 @@ async fn publish(
                 .arg(crate::envelope::epoch_position(&m.envelope))
                 .arg(d.ttl_ms)
                 .arg(command)
+                .arg(&publisher)
+                .arg(m.publish_id)
                 .ignore();
         }
     };

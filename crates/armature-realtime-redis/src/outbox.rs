@@ -21,12 +21,18 @@ pub(crate) struct Outgoing {
     /// Set once Redis took it (on a cluster part of a batch can succeed while another
     /// shard fails: that part is not sent again).
     pub(crate) done: Arc<std::sync::atomic::AtomicBool>,
+    /// For a durable message: this node's publish number, increasing in queue order, so
+    /// the stream's script appends a message sent again (a pipeline cut after Redis ran
+    /// part of it) only once.
+    pub(crate) publish_id: u64,
 }
 
 #[derive(Debug, Default)]
 struct State {
     queue: VecDeque<Outgoing>,
     bytes: usize,
+    /// The last durable publish number given.
+    publish_ids: u64,
     sequencer: Sequencer,
 }
 
@@ -91,11 +97,14 @@ impl Outbox {
             }
             let envelope = envelope::encode(kind, origin, 0, 0, tag, payload);
             st.bytes += envelope.len();
+            st.publish_ids += 1;
+            let publish_id = st.publish_ids;
             st.queue.push_back(Outgoing {
                 channel: channel.clone(),
                 envelope,
                 durable,
                 done: Default::default(),
+                publish_id,
             });
             drop(st);
             self.ready.notify_one();
@@ -115,6 +124,7 @@ impl Outbox {
             envelope,
             durable: None,
             done: Default::default(),
+            publish_id: 0,
         });
         drop(st);
         self.ready.notify_one();

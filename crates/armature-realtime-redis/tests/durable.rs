@@ -226,3 +226,48 @@ async fn an_unknown_offset_gets_one_reset() {
     }
     assert_silent(&mut ws, Duration::from_millis(200)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_publishers_link_cut_mid_pipeline_appends_each_message_once() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let a = Node::start(config(&redis, "node-a-")).await;
+    let b = Node::start(config(&redis, "node-b-")).await;
+    let (mut on_a, _) = a.durable_client("log", None).await;
+    let (mut on_b, _) = b.durable_client("log", None).await;
+    let start = joined_at(&mut on_a).await;
+    assert_eq!(joined_at(&mut on_b).await, start);
+
+    // Bursts of 100 go out as long pipelines of the stream's script; the publisher's own
+    // link is cut while they are in flight, so a pipeline Redis ran in part is sent again.
+    const N: usize = 600;
+    let room = a.manager.room("log");
+    let publisher = tokio::spawn(async move {
+        for i in 0..N {
+            room.broadcast_text(format!("a:{i}")).await.unwrap();
+            if i % 100 == 99 {
+                tokio::time::sleep(Duration::from_millis(40)).await;
+            }
+        }
+    });
+    for _ in 0..4 {
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        let before = a.redis.stats().reconnects;
+        assert!(redis.kill_links_of("node-a-") >= 1);
+        eventually("a reconnects after its link was cut", || {
+            a.redis.stats().reconnects > before
+        })
+        .await;
+    }
+    publisher.await.unwrap();
+    for ws in [&mut on_a, &mut on_b] {
+        for i in 0..N {
+            let (offset, text) = recv_durable(ws, "log").await;
+            assert_eq!(text, format!("a:{i}"), "no duplicate, no gap");
+            assert_eq!(offset.offset, start.offset + 1 + i as u64, "{text}");
+        }
+        assert_silent(ws, Duration::from_millis(300)).await;
+    }
+    assert!(a.redis.stats().reconnects >= 4);
+}

@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 
 use armature_ws_core::{
-    CloseFrame, CloseHandshake, Decoder, WebSocketMessage, encode_close, encode_message,
+    CloseCode, CloseFrame, CloseHandshake, Decoder, WebSocketMessage, encode_close, encode_message,
 };
 use bytes::{Bytes, BytesMut};
 
@@ -57,6 +57,11 @@ pub(crate) struct Conn {
     read_chunk: u32,
     /// The heartbeat's ping is in `out`; its write time is recorded once `out` is written.
     ping_in_out: bool,
+    /// A protocol error was read while the inbox still held messages read before it:
+    /// reading has stopped, and the close frame with this code goes out once the handler
+    /// has taken those messages and the error (or has gone).
+    /// (A code as its number: it fits in the padding, the state stays small.)
+    read_failed: Option<std::num::NonZeroU16>,
     pub(crate) phase: Phase,
 }
 
@@ -86,6 +91,7 @@ impl Conn {
             close: None,
             read_chunk: u32::try_from(read_chunk).unwrap_or(u32::MAX),
             ping_in_out: false,
+            read_failed: None,
             phase: Phase::Open,
         }
     }
@@ -156,6 +162,13 @@ impl Conn {
                     return Poll::Pending;
                 }
             }
+            if let Some(code) = self.read_failed {
+                if !self.shared.inbox_ended() && !self.shared.is_unowned() {
+                    return Poll::Pending; // woken when the handler takes the error
+                }
+                self.fail(CloseCode::from(code.get()));
+                return Poll::Ready(true);
+            }
             if !self.rbuf.is_empty() {
                 match self.decoder.decode(&mut self.rbuf) {
                     Ok(Some(message)) => {
@@ -175,12 +188,19 @@ impl Conn {
                         Stats::bump(&self.shared.stats.protocol_errors);
                         tracing::debug!(id = %self.shared.id, error = %err, close_code = u16::from(err.close_code()), "websocket protocol error");
                         self.rbuf = BytesMut::new();
-                        self.take_queued();
-                        self.send_close_frame(CloseFrame::new(err.close_code(), ""));
-                        self.phase = Phase::Finishing;
                         self.shared
                             .end_inbox(Some(Error::Protocol(err.to_string())));
-                        return Poll::Ready(true);
+                        if self.shared.inbox_len().0 == 0 {
+                            self.fail(err.close_code());
+                            return Poll::Ready(true);
+                        }
+                        // The messages read before the error reach the handler first, and
+                        // what it answers to them goes out before our close frame (as a
+                        // strict endpoint does). A handler that never takes them does not
+                        // hold the connection: the close timeout drops it.
+                        self.read_failed = std::num::NonZeroU16::new(u16::from(err.close_code()));
+                        self.shared.close_sent.store(now_ms(), Ordering::Release);
+                        return Poll::Pending;
                     }
                 }
             }
@@ -273,6 +293,14 @@ impl Conn {
         }
     }
 
+    /// Closes after a protocol error: what is queued, then our close frame with `code`,
+    /// then the connection is dropped (nothing more is read).
+    fn fail(&mut self, code: CloseCode) {
+        self.take_queued();
+        self.send_close_frame(CloseFrame::new(code, ""));
+        self.phase = Phase::Finishing;
+    }
+
     /// Moves everything queued (messages the handler already sent, frames queued through
     /// handles) behind what is being written, so it goes out before our close frame.
     fn take_queued(&mut self) {
@@ -291,6 +319,10 @@ impl Conn {
             self.shared.mark_closing();
             self.shared.close_sent.store(now_ms(), Ordering::Release);
             self.shared.wake_sender();
+            if self.read_failed.is_some() {
+                // Nothing more can be read after a protocol error: no close reply to wait for.
+                self.phase = Phase::Finishing;
+            }
         }
     }
 
@@ -324,6 +356,12 @@ impl Conn {
                 if let Some(CloseRequest::Graceful(frame) | CloseRequest::Abort(frame)) =
                     taken.close
                 {
+                    // After a protocol error its code wins over the handler's outcome (a
+                    // handler whose read loop ends at the error returns normally).
+                    let frame = match self.read_failed {
+                        Some(code) => CloseFrame::new(CloseCode::from(code.get()), ""),
+                        None => frame,
+                    };
                     self.send_close_frame(frame);
                 }
                 if !self.ping_in_out && self.shared.ping_requested.load(Ordering::Acquire) != 0 {

@@ -571,8 +571,19 @@ impl Shared {
         }
     }
 
+    /// True once the inbox has ended and the handler has taken all of it (messages, error).
+    pub(crate) fn inbox_ended(&self) -> bool {
+        self.state.lock().inbox().is_some_and(Inbox::is_ended)
+    }
+
+    /// True once every socket value (and split half) of the connection is dropped.
+    pub(crate) fn is_unowned(&self) -> bool {
+        self.state.lock().unowned
+    }
+
     /// The next received message (the handler's side); wakes the driver when this makes
-    /// room in a full inbox.
+    /// room in a full inbox, or hands over the error that ended it (the driver then sends
+    /// its close frame).
     pub(crate) fn poll_recv(
         self: &Arc<Self>,
         cx: &mut Context<'_>,
@@ -580,10 +591,11 @@ impl Shared {
         let mut state = self.state.lock();
         match state.flow.as_mut().and_then(|flow| flow.inbox.take()) {
             Some(item) => {
-                let resume = self.paused.load(Ordering::Acquire)
-                    && !state
-                        .inbox()
-                        .is_some_and(|inbox| inbox.is_full(&self.limits.inbox));
+                let resume = item.is_err()
+                    || (self.paused.load(Ordering::Acquire)
+                        && !state
+                            .inbox()
+                            .is_some_and(|inbox| inbox.is_full(&self.limits.inbox)));
                 state.release_flow();
                 drop(state);
                 if resume {

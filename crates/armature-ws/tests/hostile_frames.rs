@@ -321,3 +321,35 @@ async fn close_with_an_invalid_code_is_answered_with_1002() {
     .await;
     assert!(server.hub.stats().protocol_errors >= 11);
 }
+
+#[tokio::test]
+async fn messages_read_before_a_protocol_error_are_answered_before_the_close() {
+    // Autobahn 3.2 / 5.15 in one write: a valid text, then a frame with a reserved bit (or
+    // a continuation with nothing to continue). A strict endpoint echoes the text first,
+    // then closes with 1002, then drops the connection.
+    for bad in [
+        {
+            let mut f = client_frame(0x1, true, b"bad");
+            f[0] |= 0x20; // RSV2
+            f
+        },
+        client_frame(0x0, true, b"nothing to continue"),
+    ] {
+        let server = TestServer::start(WebSocketConfig::default()).await;
+        let mut wire = client_frame(0x1, true, b"Hello");
+        wire.extend(bad);
+        let (mut stream, mut pending) = raw_connect(server.addr, "/echo", &wire).await;
+        assert_eq!(
+            read_server_frame(&mut stream, &mut pending).await,
+            Some((0x1, b"Hello".to_vec())),
+            "the echo comes before the close"
+        );
+        assert_eq!(raw_close_code(&mut stream, &mut pending).await, Some(1002));
+        // No close reply is awaited after a protocol error: the server drops the
+        // connection (well before the 5 s close timeout).
+        let started = std::time::Instant::now();
+        assert_eq!(read_server_frame(&mut stream, &mut pending).await, None);
+        assert!(started.elapsed() < std::time::Duration::from_secs(4));
+        assert_healthy(&server).await;
+    }
+}

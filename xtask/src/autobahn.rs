@@ -98,9 +98,19 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let mut failures = Vec::new();
     let mut counts = std::collections::BTreeMap::<&str, usize>::new();
     let mut running: Vec<(usize, Child)> = Vec::new();
-    let mut next = 0;
-    while next < slices.len() || !running.is_empty() {
-        while next < slices.len() && running.len() < jobs {
+    let mut pending: Vec<usize> = (0..slices.len()).collect();
+    while !pending.is_empty() || !running.is_empty() {
+        // Every /fanout connection joins the same room, so two /fanout slices at once would
+        // see each other's broadcasts: at most one /fanout slice runs at a time.
+        while running.len() < jobs {
+            let fanout_busy = running.iter().any(|(i, _)| slices[*i].route == "fanout");
+            let Some(pos) = pending
+                .iter()
+                .position(|&i| !(fanout_busy && slices[i].route == "fanout"))
+            else {
+                break;
+            };
+            let next = pending.remove(pos);
             let slice = &slices[next];
             let out = report_dir(&target, slice);
             let url = format!("ws://127.0.0.1:{port}/{}", slice.route);
@@ -122,7 +132,6 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
                 .spawn()
                 .map_err(|e| format!("cannot run {}: {e}", suite.join("run.sh").display()))?;
             running.push((next, child));
-            next += 1;
         }
         std::thread::sleep(Duration::from_millis(100));
         let mut i = 0;

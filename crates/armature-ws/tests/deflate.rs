@@ -16,33 +16,12 @@ use armature_ws_core::compression::shared_compressions;
 use common::*;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-async fn python() -> Option<String> {
-    let python = std::env::var("ARMATURE_PYTHON").unwrap_or_else(|_| "python3".to_owned());
-    let ok = tokio::process::Command::new(&python)
-        .args(["-c", "import websockets"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .await
-        .is_ok_and(|status| status.success());
-    if ok {
-        return Some(python);
-    }
-    let message = "no Python with the `websockets` package: set ARMATURE_PYTHON or run \
-                   `cargo xtask test`";
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{message}");
-    }
-    eprintln!("\n!!!!!!!! SKIPPED permessage-deflate interop test: {message} !!!!!!!!\n");
-    None
-}
-
 fn script(name: &str) -> String {
     format!("{}/tests/interop/{name}", env!("CARGO_MANIFEST_DIR"))
 }
 
 async fn echo_with_python(config: DeflateConfig) -> String {
-    let Some(python) = python().await else {
+    let Some(python) = python_with_websockets("permessage-deflate interop test").await else {
         return String::new();
     };
     let server = TestServer::start(WebSocketConfig::default().compression(config)).await;
@@ -91,7 +70,7 @@ async fn python_websockets_dedicated_mode() {
 /// every member reads the same text.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_room_broadcast_is_compressed_once_for_all_shared_members() {
-    let Some(python) = python().await else {
+    let Some(python) = python_with_websockets("permessage-deflate interop test").await else {
         return;
     };
     let server =

@@ -372,3 +372,27 @@ pub async fn raw_http(addr: SocketAddr, request: &str) -> String {
         }
     }
 }
+
+/// The Python interpreter that has the `websockets` package: `ARMATURE_PYTHON` (set by
+/// `cargo xtask test`), else `python3`. Without one, `None` and a loud message naming
+/// `test`; under `CI=true` a panic instead (a skipped interop test must not pass CI).
+pub async fn python_with_websockets(test: &str) -> Option<String> {
+    let python = std::env::var("ARMATURE_PYTHON").unwrap_or_else(|_| "python3".to_owned());
+    let ok = tokio::process::Command::new(&python)
+        .args(["-c", "import websockets"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .await
+        .is_ok_and(|status| status.success());
+    if ok {
+        return Some(python);
+    }
+    let message = "no Python with the `websockets` package: set ARMATURE_PYTHON or run \
+                   `cargo xtask test`";
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("{message}");
+    }
+    eprintln!("\n!!!!!!!! SKIPPED {test}: {message} !!!!!!!!\n");
+    None
+}

@@ -135,10 +135,12 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     };
     let md = table::markdown(&results);
     println!("\n{md}");
-    eprintln!("bench: two-node Redis fan-out (one server, then a 3-primary cluster)…");
-    match redis::run(&paths, opts.quick) {
-        Ok(report) => println!("\n## Two nodes through Redis\n\n```text\n{report}```"),
-        Err(reason) => eprintln!("bench: skipping the Redis scenario: {reason}"),
+    if opts.redis {
+        eprintln!("bench: two-node Redis fan-out (one server, then a 3-primary cluster)…");
+        match redis::run(&paths, opts.quick) {
+            Ok(report) => println!("\n## Two nodes through Redis\n\n```text\n{report}```"),
+            Err(reason) => eprintln!("bench: skipping the Redis scenario: {reason}"),
+        }
     }
     write_report(&paths, &results, &md)?;
     eprintln!(

@@ -15,6 +15,8 @@ pub(crate) struct Options {
     pub(crate) runs: usize,
     /// Run nothing: re-render report.md and chart.svg from the last results.json.
     pub(crate) render_only: bool,
+    /// Run the two-node Redis step too (by default, or when `--scenarios` names `redis`).
+    pub(crate) redis: bool,
 }
 
 pub(crate) const USAGE: &str = "\
@@ -22,7 +24,7 @@ usage: cargo xtask bench [--quick] [--servers a,b] [--scenarios x,y] [--runs N]
   --quick      small counts and short runs (a 1-2 minute smoke run); 1 run unless --runs
   --servers    any of: armature, tokio-tungstenite, axum, fastwebsockets, uws (default: all)
   --scenarios  any of: echo, fanout-1k, fanout-10k, sse-1k, idle-ws, idle-sse,
-               idle-ws-max (default: all)
+               idle-ws-max, redis (the two-node Redis step) (default: all)
   --runs N     runs per scenario and server, medians reported (default 3)
   --render     run nothing; rewrite report.md and chart.svg from results.json
 writes target/bench-report/{results.json, report.md, chart.svg}";
@@ -34,6 +36,7 @@ pub(crate) fn parse(args: &[String]) -> Result<Options, String> {
     let mut scenarios: Option<Vec<&'static str>> = None;
     let mut runs: Option<usize> = None;
     let mut render_only = false;
+    let mut redis = true;
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         let (flag, inline) = match arg.split_once('=') {
@@ -51,7 +54,15 @@ pub(crate) fn parse(args: &[String]) -> Result<Options, String> {
             "--render" => render_only = true,
             "--servers" => servers = Some(pick(&value()?, SERVERS.iter().map(|s| s.id), "server")?),
             "--scenarios" => {
-                scenarios = Some(pick(&value()?, SCENARIOS.iter().map(|s| s.id), "scenario")?)
+                let list = value()?;
+                let (with_redis, rest): (Vec<&str>, Vec<&str>) =
+                    list.split(',').partition(|s| s.trim() == "redis");
+                redis = !with_redis.is_empty();
+                scenarios = Some(if rest.is_empty() {
+                    Vec::new()
+                } else {
+                    pick(&rest.join(","), SCENARIOS.iter().map(|s| s.id), "scenario")?
+                });
             }
             "--runs" => {
                 let v = value()?;
@@ -73,6 +84,7 @@ pub(crate) fn parse(args: &[String]) -> Result<Options, String> {
         scenarios: scenarios.unwrap_or_else(|| SCENARIOS.iter().map(|s| s.id).collect()),
         runs: runs.unwrap_or(if quick { 1 } else { 3 }),
         render_only,
+        redis,
     })
 }
 
@@ -130,6 +142,17 @@ mod tests {
         assert_eq!(o.scenarios, ["echo"]);
         assert_eq!(o.runs, 5);
         assert!(o.quick);
+    }
+
+    #[test]
+    fn the_redis_step_runs_by_default_or_when_named() {
+        assert!(parse(&[]).unwrap().redis);
+        assert!(!parse(&args("--scenarios echo")).unwrap().redis);
+        let o = parse(&args("--scenarios echo,redis")).unwrap();
+        assert!(o.redis);
+        assert_eq!(o.scenarios, ["echo"]);
+        let o = parse(&args("--scenarios redis")).unwrap();
+        assert!(o.redis && o.scenarios.is_empty());
     }
 
     #[test]

@@ -695,6 +695,9 @@ impl Shared {
         {
             entry.1 = key;
         } else {
+            // Most connections are in one or two groups: grow one slot at a time rather
+            // than by `Vec`'s first step of four (every idle member carries the spare room).
+            state.memberships.reserve_exact(1);
             state.memberships.push((group, key));
         }
         true

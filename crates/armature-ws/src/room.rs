@@ -266,7 +266,12 @@ impl WebSocketRoom {
     /// processes may reach it only a moment later (once the transport's subscription is
     /// confirmed); use `add_connection(..).await` where that matters.
     pub fn join(&self, id: String, connection: WebSocketConnection) -> Result<()> {
-        let key: Arc<str> = Arc::from(id);
+        // The usual key is the connection's own id: share its allocation.
+        let key: Arc<str> = if *connection.shared.id == *id {
+            connection.shared.id.clone()
+        } else {
+            Arc::from(id)
+        };
         let was_empty = {
             let mut members = self.inner.members.write();
             if let Some(limit) = self.inner.limit {

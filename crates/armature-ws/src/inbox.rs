@@ -9,13 +9,14 @@ use armature_ws_core::{CloseFrame, WebSocketMessage};
 
 use crate::Error;
 
-/// The inbox bound, copied from the config.
+/// The inbox bound, copied from the config (as `u32`s, saturated: every connection keeps
+/// a copy, and no sane bound needs more).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct InboxLimits {
     /// Most messages waiting.
-    pub(crate) messages: usize,
+    pub(crate) messages: u32,
     /// Most payload bytes waiting (one larger message still fits an empty inbox).
-    pub(crate) bytes: usize,
+    pub(crate) bytes: u32,
 }
 
 /// What [`Inbox::offer`] did with a message.
@@ -46,7 +47,8 @@ impl Inbox {
     /// True when a text or binary message would not be taken now.
     pub(crate) fn is_full(&self, limits: &InboxLimits) -> bool {
         !self.messages.is_empty()
-            && (self.messages.len() >= limits.messages || self.bytes >= limits.bytes)
+            && (self.messages.len() >= limits.messages as usize
+                || self.bytes >= limits.bytes as usize)
     }
 
     /// Queues `message` if it fits. A close always fits (nothing is read after it).

@@ -36,10 +36,11 @@ pub(crate) enum CloseRequest {
     Abort(CloseFrame),
 }
 
-/// Queue limits, copied from the config when the connection starts.
+/// Queue limits, copied from the config when the connection starts; every connection keeps
+/// a copy, so the sizes are `u32`s (saturated: 4 GiB is past any sane bound).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Limits {
-    pub(crate) max_queue_bytes: usize,
+    max_queue_bytes: u32,
     pub(crate) backpressure: Backpressure,
     pub(crate) inbox: InboxLimits,
 }
@@ -47,14 +48,23 @@ pub(crate) struct Limits {
 impl Limits {
     pub(crate) fn from_config(config: &WebSocketConfig) -> Self {
         Limits {
-            max_queue_bytes: config.max_queue_bytes,
+            max_queue_bytes: saturate(config.max_queue_bytes),
             backpressure: config.backpressure,
             inbox: InboxLimits {
-                messages: config.inbox_messages,
-                bytes: config.inbox_bytes,
+                messages: saturate(config.inbox_messages),
+                bytes: saturate(config.inbox_bytes),
             },
         }
     }
+
+    /// Most bytes queued to send.
+    pub(crate) fn max_queue_bytes(&self) -> usize {
+        self.max_queue_bytes as usize
+    }
+}
+
+fn saturate(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
 }
 
 /// Something a connection belongs to (a room) that must hear when the connection ends.
@@ -309,7 +319,7 @@ impl Shared {
         }
         // A frame larger than the whole bound still goes through an empty queue, so one big
         // message does not close every client; the queue then holds at most that one frame.
-        if state.bytes > 0 && state.bytes + len > self.limits.max_queue_bytes {
+        if state.bytes > 0 && state.bytes + len > self.limits.max_queue_bytes() {
             match self.limits.backpressure {
                 Backpressure::DropNewest => {
                     drop(state);
@@ -370,7 +380,7 @@ impl Shared {
         if state.closing {
             return Poll::Ready(Err(Error::Closed));
         }
-        if state.bytes <= self.limits.max_queue_bytes {
+        if state.bytes <= self.limits.max_queue_bytes() {
             return Poll::Ready(Ok(()));
         }
         state.set_sender(cx.waker());

@@ -5,7 +5,7 @@ use proc_macro2::Span;
 use syn::spanned::Spanned;
 use syn::{FnArg, Ident, ImplItem, ItemImpl, ItemStruct, LitStr, Pat, Path, Type};
 
-use crate::attr::{self, ArgAttr, ModuleArgs};
+use crate::attr::{self, ArgAttr, ModuleArgs, RateLimit};
 
 /// The kind of a route method.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -62,6 +62,10 @@ pub(crate) struct RouteMethod {
     pub(crate) args: Vec<Arg>,
     /// `#[use_guards(..)]` of the method.
     pub(crate) guards: Vec<Type>,
+    /// `#[rate_limit(messages = ..)]` of the method (WebSocket routes).
+    pub(crate) message_limit: Option<RateLimit>,
+    /// `#[rate_limit(connections = .., concurrent = ..)]` of the method.
+    pub(crate) connection_limit: Option<RateLimit>,
 }
 
 /// A `#[controller]` `impl` block: the item (decorator attributes removed) and its routes.
@@ -78,6 +82,8 @@ pub(crate) struct ControllerStruct {
     pub(crate) prefix: LitStr,
     /// Per field: injected from the container (`false`) or `Default::default()` (`true`).
     pub(crate) field_defaults: Vec<bool>,
+    /// `#[use_guards(..)]` on the struct: they run for every route, first.
+    pub(crate) guards: Vec<Type>,
 }
 
 /// An `#[injectable]` struct.
@@ -139,6 +145,11 @@ impl ControllerImpl {
                 errors.push(e);
                 Vec::new()
             });
+            let rate_limits = attr::take_rate_limits(&mut method.attrs).unwrap_or_else(|e| {
+                errors.push(e);
+                Vec::new()
+            });
+            let rate_limit_span = method.sig.ident.span();
             // Argument attributes are removed from every method, decorated or not, so a
             // stray `#[query]` is reported by us rather than as an unknown attribute.
             let mut args = Vec::new();
@@ -181,6 +192,12 @@ impl ControllerImpl {
                 capture_nothing(&mut method.sig.output);
             }
             let Some(route) = parsed.into_iter().next() else {
+                if !rate_limits.is_empty() {
+                    errors.spanned(
+                        rate_limit_span,
+                        "`#[rate_limit]` works only on `#[websocket]` and `#[sse]` methods",
+                    );
+                }
                 if let Some(arg) = args.iter().find(|a| a.attr_span.is_some()) {
                     errors.spanned(
                         arg.attr_span.unwrap_or(arg.span),
@@ -189,12 +206,34 @@ impl ControllerImpl {
                 }
                 continue;
             };
+            let mut message_limit = None;
+            let mut connection_limit = None;
+            for limit in rate_limits {
+                match limit {
+                    RateLimit::Messages { span, .. } if route.kind == RouteKind::Sse => errors
+                        .spanned(
+                            span,
+                            "a message limit is for `#[websocket]` routes (an SSE client sends no messages); limit its connections with `connections = ..` / `concurrent = ..`",
+                        ),
+                    RateLimit::Messages { span, .. } if message_limit.is_some() => {
+                        errors.spanned(span, "one message limit per route")
+                    }
+                    m @ RateLimit::Messages { .. } => message_limit = Some(m),
+                    _ if connection_limit.is_some() => errors.spanned(
+                        rate_limit_span,
+                        "one connection limit per route (`connections` and `concurrent` go in one `#[rate_limit]`)",
+                    ),
+                    c => connection_limit = Some(c),
+                }
+            }
             routes.push(RouteMethod {
                 kind: route.kind,
                 path: route.path,
                 sig: method.sig.clone(),
                 args,
                 guards,
+                message_limit,
+                connection_limit,
             });
         }
         let guards = attr::take_guards(&mut item.attrs).unwrap_or_else(|e| {
@@ -297,6 +336,10 @@ pub(crate) fn last_segment(ty: &Type) -> Option<String> {
 impl ControllerStruct {
     /// Reads a controller struct, removing `#[inject(..)]` from its fields.
     pub(crate) fn from_item(mut item: ItemStruct, prefix: LitStr, errors: &mut Errors) -> Self {
+        let guards = attr::take_guards(&mut item.attrs).unwrap_or_else(|e| {
+            errors.push(e);
+            Vec::new()
+        });
         let mut field_defaults = Vec::new();
         for field in item.fields.iter_mut() {
             match attr::take_inject_attr(&mut field.attrs) {
@@ -311,6 +354,7 @@ impl ControllerStruct {
             item,
             prefix,
             field_defaults,
+            guards,
         }
     }
 }

@@ -255,3 +255,155 @@ pub(crate) fn take_guards(attrs: &mut Vec<Attribute>) -> syn::Result<Vec<syn::Ty
         None => Ok(guards),
     }
 }
+
+/// One `#[rate_limit(..)]`: a message limit (`messages = N`) or a connection limit
+/// (`connections = N` and/or `concurrent = N`).
+pub(crate) enum RateLimit {
+    Messages {
+        count: u32,
+        per_nanos: u64,
+        burst: Option<u32>,
+        drop: bool,
+        span: Span,
+    },
+    Connections {
+        rate: Option<(u32, u64, Option<u32>)>,
+        concurrent: Option<u32>,
+    },
+}
+
+const RATE_LIMIT_USAGE: &str = "write `#[rate_limit(messages = 20, per = \"1s\", burst = 40, on_excess = \"close\" | \"drop\")]` or `#[rate_limit(connections = 10, per = \"1m\", burst = 5, concurrent = 3)]`";
+
+/// `"1s"`, `"500ms"`, `"2m"`, `"1h"` in nanoseconds.
+fn parse_period(lit: &LitStr) -> syn::Result<u64> {
+    let text = lit.value();
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (num, unit) = text.split_at(split);
+    let n: u64 = num.parse().map_err(|_| {
+        syn::Error::new_spanned(
+            lit,
+            "a period is a number and a unit: \"500ms\", \"1s\", \"1m\", \"1h\"",
+        )
+    })?;
+    let scale: u64 = match unit.trim() {
+        "ms" => 1_000_000,
+        "s" => 1_000_000_000,
+        "m" => 60_000_000_000,
+        "h" => 3_600_000_000_000,
+        _ => {
+            return Err(syn::Error::new_spanned(
+                lit,
+                "the period's unit is one of ms, s, m, h: \"500ms\", \"1s\", \"1m\", \"1h\"",
+            ));
+        }
+    };
+    match n.checked_mul(scale) {
+        Some(0) | None => Err(syn::Error::new_spanned(lit, "the period must be positive")),
+        Some(ns) => Ok(ns),
+    }
+}
+
+fn positive(lit: &syn::LitInt) -> syn::Result<u32> {
+    match lit.base10_parse::<u32>() {
+        Ok(0) | Err(_) => Err(syn::Error::new_spanned(lit, "expected a positive count")),
+        Ok(n) => Ok(n),
+    }
+}
+
+/// Removes every `#[rate_limit(..)]` from `attrs` and returns them, in order.
+pub(crate) fn take_rate_limits(attrs: &mut Vec<Attribute>) -> syn::Result<Vec<RateLimit>> {
+    let mut limits = Vec::new();
+    let mut error: Option<syn::Error> = None;
+    attrs.retain(|attr| {
+        if !attr.path().is_ident("rate_limit") {
+            return true;
+        }
+        match parse_rate_limit(attr) {
+            Ok(limit) => limits.push(limit),
+            Err(e) => match &mut error {
+                Some(all) => all.combine(e),
+                None => error = Some(e),
+            },
+        }
+        false
+    });
+    match error {
+        Some(e) => Err(e),
+        None => Ok(limits),
+    }
+}
+
+fn parse_rate_limit(attr: &Attribute) -> syn::Result<RateLimit> {
+    let mut messages = None;
+    let mut connections = None;
+    let mut per = None;
+    let mut burst = None;
+    let mut concurrent = None;
+    let mut on_excess: Option<LitStr> = None;
+    attr.parse_nested_meta(|meta| {
+        let key = meta
+            .path
+            .get_ident()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        match key.as_str() {
+            "messages" => messages = Some(positive(&meta.value()?.parse()?)?),
+            "connections" => connections = Some(positive(&meta.value()?.parse()?)?),
+            "burst" => burst = Some(positive(&meta.value()?.parse()?)?),
+            "concurrent" => concurrent = Some(positive(&meta.value()?.parse()?)?),
+            "per" => per = Some(parse_period(&meta.value()?.parse()?)?),
+            "on_excess" => on_excess = Some(meta.value()?.parse()?),
+            _ => return Err(meta.error(format!("unknown key: {RATE_LIMIT_USAGE}"))),
+        }
+        Ok(())
+    })
+    .map_err(|e| {
+        if e.to_string().contains("unknown key") || e.to_string().contains("expected") {
+            e
+        } else {
+            syn::Error::new_spanned(attr, format!("{e}; {RATE_LIMIT_USAGE}"))
+        }
+    })?;
+    let err = |msg: &str| syn::Error::new_spanned(attr, format!("{msg}: {RATE_LIMIT_USAGE}"));
+    match (messages, connections.or(concurrent.map(|_| 0))) {
+        (Some(_), Some(_)) => Err(err(
+            "a message limit and a connection limit go in two `#[rate_limit]` attributes",
+        )),
+        (Some(count), None) => {
+            let drop = match on_excess.as_ref().map(LitStr::value).as_deref() {
+                None | Some("close") => false,
+                Some("drop") => true,
+                Some(_) => {
+                    return Err(syn::Error::new_spanned(
+                        on_excess,
+                        "`on_excess` is \"close\" (close with 1008, the default) or \"drop\"",
+                    ));
+                }
+            };
+            Ok(RateLimit::Messages {
+                count,
+                per_nanos: per.ok_or_else(|| err("missing `per`"))?,
+                burst,
+                drop,
+                span: attr.span(),
+            })
+        }
+        (None, Some(_)) => {
+            if on_excess.is_some() {
+                return Err(err("`on_excess` is for message limits"));
+            }
+            let rate = match connections {
+                Some(count) => Some((count, per.ok_or_else(|| err("missing `per`"))?, burst)),
+                None if per.is_some() || burst.is_some() => {
+                    return Err(err("`per` and `burst` need `connections`"));
+                }
+                None => None,
+            };
+            Ok(RateLimit::Connections { rate, concurrent })
+        }
+        (None, None) => Err(err("say what to limit")),
+    }
+}

@@ -9,6 +9,7 @@ use syn::{Fields, ReturnType};
 use crate::ast::{
     ControllerImpl, ControllerStruct, InjectableStruct, ModuleDef, RouteKind, RouteMethod, Source,
 };
+use crate::attr::RateLimit;
 use crate::valid::{StreamWrap, stream_wrap};
 
 fn private() -> TokenStream {
@@ -70,12 +71,32 @@ pub(crate) fn controller_struct(def: &ControllerStruct) -> TokenStream {
     let ident = &item.ident;
     let prefix = &def.prefix;
     let body = construct_fields(&item.fields, |i| !def.field_defaults[i]);
+    let guards = if def.guards.is_empty() {
+        TokenStream::new()
+    } else {
+        let checks = def.guards.iter().map(|guard| {
+            quote_spanned! {guard.span()=>
+                #p::run_guard::<#guard>(__head).await?;
+            }
+        });
+        quote! {
+            fn check_guards(
+                __head: &mut #p::RequestHead,
+            ) -> impl ::core::future::Future<Output = #p::Result<(), #p::Refusal>> + ::core::marker::Send {
+                async move {
+                    #(#checks)*
+                    #p::Ok(())
+                }
+            }
+        }
+    };
     quote! {
         #item
         impl #p::Controller for #ident {
             fn prefix() -> &'static str {
                 #prefix
             }
+            #guards
             fn construct(__container: &#p::Container) -> #p::Result<Self, #p::Error> {
                 #p::Ok(#body)
             }
@@ -99,7 +120,23 @@ pub(crate) fn controller_impl(def: &ControllerImpl) -> TokenStream {
             RouteKind::WebSocket => quote!(#p::RouteKind::WebSocket),
             RouteKind::Sse => quote!(#p::RouteKind::Sse),
         };
-        quote!(#p::Route::for_controller(#p::Method::GET, #path, #kind, __this, Self::#entry))
+        let limit = match &route.connection_limit {
+            Some(RateLimit::Connections { rate, concurrent }) => {
+                let mut limit = match rate {
+                    Some((count, per, burst)) => {
+                        let burst = burst.map(|b| quote!(.burst(#b)));
+                        quote!(#p::ConnectionLimit::per_ip(#count, #p::Duration::from_nanos(#per)) #burst)
+                    }
+                    None => quote!(#p::ConnectionLimit::concurrent_per_ip(#concurrent)),
+                };
+                if let (Some(_), Some(max)) = (rate, concurrent) {
+                    limit = quote!(#limit.concurrent(#max));
+                }
+                quote!(.connection_limit(#limit))
+            }
+            _ => TokenStream::new(),
+        };
+        quote!(#p::Route::for_controller(#p::Method::GET, #path, #kind, __this, Self::#entry) #limit)
     });
     quote! {
         #item
@@ -141,13 +178,43 @@ fn route_entry(route: &RouteMethod, controller_guards: &[syn::Type]) -> TokenStr
     let entry = entry_name(route);
     let method = &route.sig.ident;
     let websocket = route.kind == RouteKind::WebSocket;
-    // The Origin check (WebSocket routes) runs first, then the guards, controller's first.
+    // The Origin check (WebSocket routes) runs first, then the connection limits (429),
+    // then the guards: the controller struct's, its impl block's, the method's.
     let mut guards = Vec::new();
     if websocket {
         guards.push(quote! {
             if let #p::Some(__refused) = #p::origin_refusal(&__head) {
                 return __refused;
             }
+        });
+    }
+    guards.push(quote! {
+        if let #p::Err(__refusal) = #p::connection_limits(&mut __head) {
+            return #p::refuse(__head, __refusal, false).await;
+        }
+        if let #p::Err(__refusal) = <Self as #p::Controller>::check_guards(&mut __head).await {
+            return #p::refuse(__head, __refusal, #websocket).await;
+        }
+    });
+    if let Some(RateLimit::Messages {
+        count,
+        per_nanos,
+        burst,
+        drop,
+        ..
+    }) = &route.message_limit
+    {
+        let burst = burst.map(|b| quote!(.burst(#b)));
+        let excess = if *drop {
+            quote!(#p::OnExcess::Drop)
+        } else {
+            quote!(#p::OnExcess::Close)
+        };
+        guards.push(quote! {
+            #p::set_message_rate(
+                &mut __head,
+                #p::MessageRate::new(#count, #p::Duration::from_nanos(#per_nanos)) #burst .on_excess(#excess),
+            );
         });
     }
     for guard in controller_guards.iter().chain(&route.guards) {
@@ -232,7 +299,8 @@ fn route_entry(route: &RouteMethod, controller_guards: &[syn::Type]) -> TokenStr
                 let __signal = #p::shutdown_signal(&__head);
                 let __out = __this.#method(#(#call_args),*).await;
                 let __out = #wrap;
-                #respond
+                let __response = #respond;
+                #p::hold_permits(&mut __head, __response)
             }
         }
     };

@@ -12,6 +12,9 @@ use crate::Error;
 use crate::body::{Body, bytes_response_static, text_response};
 use crate::di::{Container, Injectable};
 use crate::module::{Module, ModuleBuilder, Route, RouteKind};
+use crate::rate_limit::{
+    AppLimiter, ConnectionLimit, ConnectionLimiter, RateLimitStats, RouteLimiter,
+};
 use crate::request::RequestHead;
 use crate::router::{Match, Router, join_paths};
 use crate::server::Server;
@@ -40,6 +43,7 @@ pub struct App {
     shutdown_timeout: Option<Duration>,
     websocket_config: Option<WebSocketConfig>,
     allow_origin: Option<HeaderValue>,
+    rate_limit: Option<ConnectionLimit>,
 }
 
 /// How long [`Server`] waits for open connections after a shutdown signal, by default.
@@ -146,6 +150,16 @@ impl App {
         self
     }
 
+    /// Limits the connections one client address may open on every decorated WebSocket
+    /// and SSE route (new connections per period, connections open at once): `429` with
+    /// `Retry-After` before any upgrade, after the `Origin` check and before the guards.
+    /// A route's own `#[rate_limit(connections = ..)]` is checked after this one. See
+    /// [`rate_limit`](crate::rate_limit).
+    pub fn rate_limit(mut self, limit: ConnectionLimit) -> Self {
+        self.rate_limit = Some(limit);
+        self
+    }
+
     /// Builds the controllers and the route table.
     ///
     /// # Errors
@@ -177,7 +191,18 @@ impl App {
         for route in self.routes {
             table.push((route.path.clone(), route));
         }
-        for (path, route) in table {
+        let mut route_limiters = Vec::new();
+        for (path, mut route) in table {
+            if let Some(limit) = route.connection_limit {
+                let limiter = Arc::new(ConnectionLimiter::new(limit));
+                route_limiters.push(Arc::clone(&limiter));
+                let inner = Arc::clone(&route.handler);
+                route.handler = Arc::new(move |mut head: RequestHead| {
+                    head.extensions_mut()
+                        .insert(RouteLimiter(Arc::clone(&limiter)));
+                    inner(head)
+                });
+            }
             router.insert(route.method.clone(), &path, route)?;
         }
         let (trigger, signal) = shutdown::channel();
@@ -194,6 +219,8 @@ impl App {
                 container: Arc::new(std::mem::take(&mut self.builder.container)),
                 sessions: Arc::new(Sessions::default()),
                 allow_origin: self.allow_origin,
+                app_limiter: self.rate_limit.map(|l| Arc::new(ConnectionLimiter::new(l))),
+                route_limiters,
             }),
         })
     }
@@ -226,6 +253,8 @@ struct Inner {
     container: Arc<Container>,
     sessions: Arc<Sessions>,
     allow_origin: Option<HeaderValue>,
+    app_limiter: Option<Arc<ConnectionLimiter>>,
+    route_limiters: Vec<Arc<ConnectionLimiter>>,
 }
 
 /// A built application: answers requests through its route table. Cheap to clone.
@@ -284,6 +313,9 @@ impl AppService {
         parts.extensions.insert(self.inner.hub.clone());
         parts.extensions.insert(Arc::clone(&self.inner.container));
         parts.extensions.insert(Arc::clone(&self.inner.sessions));
+        if let Some(limiter) = &self.inner.app_limiter {
+            parts.extensions.insert(AppLimiter(Arc::clone(limiter)));
+        }
         let method = parts.method.clone();
         let path = parts.uri.path().to_owned();
         let gzip = crate::sse::accepts_gzip(&parts.headers);
@@ -311,6 +343,18 @@ impl AppService {
     pub fn close_user(&self, user: &str) -> usize {
         let (code, reason) = crate::sessions::LOGOUT_CLOSE;
         self.inner.sessions.close_user(user, code, reason)
+    }
+
+    /// The connection limits' counters, summed over the app's limit and every route's
+    /// (the per-connection message limits count in
+    /// [`websocket_hub`](Self::websocket_hub)`().stats()`).
+    pub fn rate_limit_stats(&self) -> RateLimitStats {
+        self.inner
+            .app_limiter
+            .iter()
+            .chain(&self.inner.route_limiters)
+            .map(|l| l.stats())
+            .fold(RateLimitStats::default(), |a, b| a + b)
     }
 
     /// The live connections of each user on this node.

@@ -27,6 +27,46 @@ pub fn from_full(response: Response<Full<Bytes>>) -> Response<Body> {
     response.map(|b| b.map_err(|never: Infallible| match never {}).boxed_unsync())
 }
 
+/// `response` whose body keeps `value` alive until the body is dropped (an SSE stream
+/// holding its connection permits).
+pub(crate) fn hold<T: Send + Unpin + 'static>(
+    response: Response<Body>,
+    value: T,
+) -> Response<Body> {
+    response.map(|body| {
+        Holding {
+            body,
+            _value: value,
+        }
+        .boxed_unsync()
+    })
+}
+
+struct Holding<T> {
+    body: Body,
+    _value: T,
+}
+
+impl<T: Unpin> http_body::Body for Holding<T> {
+    type Data = Bytes;
+    type Error = Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Error>>> {
+        std::pin::Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
 /// An empty body.
 pub fn empty() -> Body {
     Empty::<Bytes>::new()

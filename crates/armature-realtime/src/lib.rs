@@ -84,6 +84,7 @@ pub mod guard;
 pub mod jwt;
 pub mod module;
 pub mod prelude;
+pub mod rate_limit;
 pub mod request;
 pub mod router;
 pub mod server;

@@ -44,6 +44,7 @@ pub struct Route {
     pub(crate) path: String,
     pub(crate) kind: RouteKind,
     pub(crate) handler: Handler,
+    pub(crate) connection_limit: Option<crate::rate_limit::ConnectionLimit>,
 }
 
 impl fmt::Debug for Route {
@@ -68,6 +69,7 @@ impl Route {
             path: path.into(),
             kind,
             handler: Arc::new(move |head| Box::pin(handler(head))),
+            connection_limit: None,
         }
     }
 
@@ -86,7 +88,16 @@ impl Route {
             path: path.to_owned(),
             kind,
             handler: Arc::new(move |head| call(Arc::clone(&this), head)),
+            connection_limit: None,
         }
+    }
+
+    /// Limits the connections one client address may open on this route
+    /// (`#[rate_limit(connections = ..)]`): checked by decorated routes after the `Origin`
+    /// check, before the guards; see [`rate_limit`](crate::rate_limit).
+    pub fn connection_limit(mut self, limit: crate::rate_limit::ConnectionLimit) -> Self {
+        self.connection_limit = Some(limit);
+        self
     }
 
     /// The route's method.
@@ -116,6 +127,15 @@ pub trait Controller: Send + Sync + Sized + 'static {
     /// # Errors
     /// A service that cannot be resolved.
     fn construct(container: &Container) -> Result<Self, Error>;
+
+    /// Runs the guards of `#[use_guards(..)]` on the controller struct, before those of its
+    /// `impl` block and its methods (default: none).
+    fn check_guards(
+        head: &mut RequestHead,
+    ) -> impl Future<Output = Result<(), crate::guard::Refusal>> + Send {
+        let _ = head;
+        std::future::ready(Ok(()))
+    }
 }
 
 /// The impl half of a controller: its routes. `#[controller]` on the `impl` block holding

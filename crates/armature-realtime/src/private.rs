@@ -14,10 +14,11 @@ pub use http::{Method, Response};
 pub use crate::Error;
 pub use crate::body::Body;
 pub use crate::di::{Container, Injectable};
-pub use crate::guard::run_guard;
+pub use crate::guard::{Refusal, run_guard};
 pub use crate::module::{
     BoxFuture, Controller, ControllerRoutes, Module, ModuleBuilder, Route, RouteKind,
 };
+pub use crate::rate_limit::ConnectionLimit;
 pub use crate::request::RequestHead;
 pub use crate::shutdown::ShutdownSignal;
 pub use crate::sse_route::EventStream;
@@ -36,6 +37,33 @@ pub async fn refuse(
     websocket: bool,
 ) -> Response<Body> {
     crate::ws_route::refuse(head, refusal, websocket).await
+}
+
+/// The connection limits of the app and the route (`#[rate_limit(connections = ..)]`):
+/// `Err` with the `429` refusal; on admission the permits wait in the head's extensions.
+///
+/// # Errors
+/// The `429` refusal.
+pub fn connection_limits(head: &mut RequestHead) -> Result<(), crate::guard::Refusal> {
+    crate::rate_limit::check(head)
+}
+
+/// The message limit of a `#[websocket]` route (`#[rate_limit(messages = ..)]`), read by
+/// the upgrade.
+pub fn set_message_rate(head: &mut RequestHead, rate: crate::ws::MessageRate) {
+    head.extensions_mut().insert(rate);
+}
+
+pub use crate::ws::{MessageRate, OnExcess};
+pub use std::time::Duration;
+
+/// An `#[sse]` response holding the connection permits of its request until the stream
+/// ends.
+pub fn hold_permits(head: &mut RequestHead, response: Response<Body>) -> Response<Body> {
+    match head.extensions_mut().remove::<crate::rate_limit::Permits>() {
+        Some(permits) => crate::body::hold(response, permits),
+        None => response,
+    }
 }
 
 /// A `FromRequestHead` argument, or the error that refuses the request.

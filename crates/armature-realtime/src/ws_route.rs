@@ -21,9 +21,12 @@ use tokio::sync::oneshot;
 use crate::Error;
 use crate::body::{Body, error_response, from_full, text_response};
 use crate::guard::{ExpiresAt, Refusal, UserId};
+use crate::rate_limit::Permits;
 use crate::request::RequestHead;
 use crate::sessions::Sessions;
-use crate::ws::{OriginPolicy, WebSocket, WebSocketConnection, WebSocketUpgrade, check_origin};
+use crate::ws::{
+    MessageRate, OriginPolicy, WebSocket, WebSocketConnection, WebSocketUpgrade, check_origin,
+};
 
 /// A WebSocket upgrade request that the handler has not accepted yet.
 ///
@@ -181,6 +184,12 @@ where
         None => upgrade.requested_protocols().to_vec(),
     };
     let user = head.extensions().get::<UserId>().cloned();
+    // The connection permits of the rate limits: held until the connection closes.
+    let permits = head.extensions_mut().remove::<Permits>();
+    let upgrade = match head.extensions().get::<MessageRate>() {
+        Some(rate) => upgrade.message_rate(*rate),
+        None => upgrade,
+    };
     let expires = head.extensions().get::<ExpiresAt>().copied();
     let sessions = head.extensions().get::<Arc<Sessions>>().cloned();
     let pending = PendingUpgrade {
@@ -200,6 +209,7 @@ where
                     protocols.push(m.marker);
                 }
                 from_full(upgrade.protocols(protocols).on_upgrade(move |socket| async move {
+                    let _permits = permits;
                     if let (Some(UserId(user)), Some(sessions)) = (&user, &sessions) {
                         sessions.insert(user, socket.connection());
                     }

@@ -5,6 +5,8 @@ use std::time::Duration;
 use armature_ws_core::OriginPolicy;
 use armature_ws_core::permessage_deflate::DeflateConfig;
 
+use crate::rate::MessageRate;
+
 /// What happens when a message is queued for a client whose send queue is full (the client
 /// is not reading as fast as the server sends).
 ///
@@ -64,6 +66,7 @@ pub struct WebSocketConfig {
     pub(crate) inbox_messages: usize,
     pub(crate) inbox_bytes: usize,
     pub(crate) compression: Option<DeflateConfig>,
+    pub(crate) message_rate: Option<MessageRate>,
 }
 
 /// The smallest request-head bound hyper accepts (its minimum read buffer).
@@ -90,6 +93,7 @@ impl Default for WebSocketConfig {
             inbox_messages: 16,
             inbox_bytes: 64 * 1024,
             compression: None,
+            message_rate: None,
         }
     }
 }
@@ -291,6 +295,27 @@ impl WebSocketConfig {
     pub fn compression(mut self, deflate: impl Into<Option<DeflateConfig>>) -> Self {
         self.compression = deflate.into();
         self
+    }
+
+    /// A limit on the text and binary messages each client may send (a token bucket per
+    /// connection; past it the connection is closed with 1008 or the message dropped, see
+    /// [`MessageRate`]). Default: none. A route can set its own with
+    /// [`WebSocketUpgrade::message_rate`](crate::WebSocketUpgrade::message_rate).
+    ///
+    /// ```
+    /// use armature_ws::{MessageRate, WebSocketConfig};
+    ///
+    /// let config = WebSocketConfig::default().message_rate(MessageRate::per_second(20).burst(40));
+    /// assert_eq!(config.get_message_rate().map(|r| r.get_burst()), Some(40));
+    /// ```
+    pub fn message_rate(mut self, rate: impl Into<Option<MessageRate>>) -> Self {
+        self.message_rate = rate.into();
+        self
+    }
+
+    /// The per-connection message limit, if any.
+    pub fn get_message_rate(&self) -> Option<&MessageRate> {
+        self.message_rate.as_ref()
     }
 
     /// The permessage-deflate settings, if compression is on.

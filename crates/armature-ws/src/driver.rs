@@ -8,7 +8,8 @@ use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 
 use armature_ws_core::{
-    CloseCode, CloseFrame, CloseHandshake, Decoder, WebSocketMessage, encode_close, encode_message,
+    CloseCode, CloseFrame, CloseHandshake, Decoder, Utf8Bytes, WebSocketMessage, encode_close,
+    encode_message,
 };
 use bytes::{Bytes, BytesMut};
 
@@ -17,6 +18,7 @@ use crate::clock::now_ms;
 use crate::inbox::Offer;
 use crate::io::Io;
 use crate::queue::{CloseRequest, Reader, Shared};
+use crate::rate::Verdict;
 use crate::stats::Stats;
 use crate::writer::{Outbox, TAKE_BUDGET};
 
@@ -176,6 +178,12 @@ impl Conn {
                     Ok(Some(message)) => {
                         self.release_rbuf_if_empty();
                         let wrote = self.on_message(&message);
+                        if let Some(closing) = self.over_rate(&message) {
+                            if closing || wrote || self.phase != Phase::Open {
+                                return Poll::Ready(true);
+                            }
+                            continue;
+                        }
                         let delivered = self.deliver(message, cx, handler_next);
                         if wrote || self.phase != Phase::Open {
                             return Poll::Ready(true);
@@ -225,6 +233,37 @@ impl Conn {
                     self.release_rbuf_if_empty();
                     return Poll::Pending;
                 }
+            }
+        }
+    }
+
+    /// `Some` when `message` is past the connection's message rate: it is dropped; `true`
+    /// the first time with [`OnExcess::Close`](crate::OnExcess::Close), when a close 1008
+    /// was queued to write.
+    fn over_rate(&mut self, message: &WebSocketMessage) -> Option<bool> {
+        let limit = self.shared.message_limit.as_deref()?;
+        if !matches!(
+            message,
+            WebSocketMessage::Text(_) | WebSocketMessage::Binary(_)
+        ) {
+            return None;
+        }
+        match limit.check() {
+            Verdict::Deliver => None,
+            Verdict::Drop => {
+                Stats::bump(&self.shared.stats.messages_rate_limited);
+                Some(false)
+            }
+            Verdict::Close => {
+                Stats::bump(&self.shared.stats.messages_rate_limited);
+                Stats::bump(&self.shared.stats.rate_limit_closes);
+                tracing::info!(id = %self.shared.id, "message rate exceeded: closing with 1008");
+                self.shared
+                    .request_close(CloseRequest::Graceful(CloseFrame {
+                        code: CloseCode::Policy,
+                        reason: Utf8Bytes::from_static("message rate exceeded"),
+                    }));
+                Some(true)
             }
         }
     }

@@ -23,6 +23,7 @@ use crate::clock::now_ms;
 use crate::compress::{FrameCache, Outgoing};
 use crate::config::{Backpressure, WebSocketConfig};
 use crate::inbox::{Inbox, InboxLimits, Offer};
+use crate::rate::{MessageLimiter, MessageRate};
 use crate::stats::Stats;
 use crate::{Error, Result};
 
@@ -200,6 +201,9 @@ pub(crate) struct Shared {
     /// permessage-deflate for what this connection sends, when negotiated.
     /// Boxed: most connections do not compress, and every one carries the slot.
     pub(crate) deflate: Option<Box<Outgoing>>,
+    /// The inbound message limit, when the route or server sets one (boxed: most
+    /// connections have none).
+    pub(crate) message_limit: Option<Box<MessageLimiter>>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -242,7 +246,14 @@ impl Shared {
             writing: AtomicBool::new(false),
             on_tcp: AtomicBool::new(false),
             deflate: None,
+            message_limit: None,
         }
+    }
+
+    /// This state, limiting what the peer sends to `rate`.
+    pub(crate) fn with_message_rate(mut self, rate: Option<&MessageRate>) -> Self {
+        self.message_limit = rate.map(|rate| Box::new(MessageLimiter::new(rate)));
+        self
     }
 
     /// This connection's state, compressing what it sends as `deflate` says.

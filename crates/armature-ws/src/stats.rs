@@ -19,6 +19,8 @@ pub struct Stats {
     pub(crate) reads_paused: AtomicU64,
     pub(crate) handler_errors: AtomicU64,
     pub(crate) handler_panics: AtomicU64,
+    pub(crate) messages_rate_limited: AtomicU64,
+    pub(crate) rate_limit_closes: AtomicU64,
 }
 
 /// A copy of [`Stats`] at one moment.
@@ -50,6 +52,12 @@ pub struct StatsSnapshot {
     pub handler_errors: u64,
     /// Handlers that panicked (their connection closed with 1011; the server kept serving).
     pub handler_panics: u64,
+    /// Messages past their connection's [`MessageRate`](crate::MessageRate), dropped
+    /// unseen by the handler (with [`OnExcess::Drop`](crate::OnExcess::Drop), or after the
+    /// limit closed the connection).
+    pub messages_rate_limited: u64,
+    /// Connections closed with 1008 because they sent past their message rate.
+    pub rate_limit_closes: u64,
 }
 
 impl Stats {
@@ -67,6 +75,8 @@ impl Stats {
             reads_paused: self.reads_paused.load(Relaxed),
             handler_errors: self.handler_errors.load(Relaxed),
             handler_panics: self.handler_panics.load(Relaxed),
+            messages_rate_limited: self.messages_rate_limited.load(Relaxed),
+            rate_limit_closes: self.rate_limit_closes.load(Relaxed),
         }
     }
 

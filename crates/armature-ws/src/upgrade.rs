@@ -54,6 +54,7 @@ use crate::hub::{Hub, Permit, Registration};
 use crate::io::{Io, RawStream};
 use crate::outcome::HandlerOutcome;
 use crate::queue::{Limits, Shared};
+use crate::rate::MessageRate;
 use crate::socket::WebSocket;
 use crate::task::ConnectionTask;
 use crate::{Error, Result};
@@ -68,6 +69,7 @@ pub struct WebSocketUpgrade {
     protocols: Vec<String>,
     /// The route's permessage-deflate choice (`None`: the config's).
     compression: Option<Option<DeflateConfig>>,
+    message_rate: Option<Option<MessageRate>>,
 }
 
 impl fmt::Debug for WebSocketUpgrade {
@@ -231,6 +233,7 @@ impl WebSocketUpgrade {
             config: None,
             protocols: Vec::new(),
             compression: None,
+            message_rate: None,
         })
     }
 
@@ -267,6 +270,13 @@ impl WebSocketUpgrade {
         self
     }
 
+    /// This route's limit on the messages a client may send (`None`: no limit), instead of
+    /// the server's [`WebSocketConfig::message_rate`]. See [`MessageRate`].
+    pub fn message_rate(mut self, rate: impl Into<Option<MessageRate>>) -> Self {
+        self.message_rate = Some(rate.into());
+        self
+    }
+
     /// The subprotocols the client asked for, in its order of preference.
     pub fn requested_protocols(&self) -> &[String] {
         &self.handshake.protocols
@@ -294,14 +304,14 @@ impl WebSocketUpgrade {
             .handshake
             .select_protocol(&supported)
             .map(Box::<str>::from);
+        let server_config = self.config.as_deref().unwrap_or_else(|| self.hub.config());
         let deflate_config = match self.compression {
             Some(route) => route,
-            None => {
-                self.config
-                    .as_deref()
-                    .unwrap_or_else(|| self.hub.config())
-                    .compression
-            }
+            None => server_config.compression,
+        };
+        let message_rate = match self.message_rate {
+            Some(route) => route,
+            None => server_config.message_rate,
         };
         let deflate = deflate_config.and_then(|config| {
             let params = self.handshake.negotiate_deflate(&config)?;
@@ -318,8 +328,13 @@ impl WebSocketUpgrade {
             config,
             ..
         } = self;
+        let agreed = Agreed {
+            protocol,
+            deflate,
+            message_rate,
+        };
         tokio::spawn(upgrade_task(
-            on_upgrade, hub, config, permit, protocol, deflate, handler,
+            on_upgrade, hub, config, permit, agreed, handler,
         ));
         response.map(|()| B::default())
     }
@@ -335,8 +350,7 @@ pub(crate) fn upgrade_task<F, Fut>(
     hub: Hub,
     config: Option<Arc<WebSocketConfig>>,
     permit: Permit,
-    protocol: Option<Box<str>>,
-    deflate: Option<(DeflateConfig, DeflateParams)>,
+    agreed: Agreed,
     handler: F,
 ) -> impl Future<Output = ()> + Send + 'static
 where
@@ -354,14 +368,21 @@ where
                     bytes::Bytes::new(),
                 ),
             };
-            let (conn, registration, socket) =
-                start(io, read_buf, config, &hub, permit, protocol, deflate);
+            let (conn, registration, socket) = start(io, read_buf, config, &hub, permit, agreed);
             let handler = handler(socket);
             Either::Left(ConnectionTask::new(conn, registration, Some(handler)))
         }
         // The client went away during the handshake; the permit drops.
         Err(_) => Either::Right(std::future::ready(())),
     })
+}
+
+/// What the handshake settled for one connection.
+#[derive(Default)]
+pub(crate) struct Agreed {
+    pub(crate) protocol: Option<Box<str>>,
+    pub(crate) deflate: Option<(DeflateConfig, DeflateParams)>,
+    pub(crate) message_rate: Option<MessageRate>,
 }
 
 /// Registers a new connection with the hub and builds its driver and socket.
@@ -371,15 +392,23 @@ fn start(
     config: &WebSocketConfig,
     hub: &Hub,
     permit: Permit,
-    protocol: Option<Box<str>>,
-    deflate: Option<(DeflateConfig, DeflateParams)>,
+    agreed: Agreed,
 ) -> (Conn, Registration, WebSocket) {
+    let Agreed {
+        protocol,
+        deflate,
+        message_rate,
+    } = agreed;
     let limits = Limits::from_config(config);
     let outgoing = deflate
         .as_ref()
         .map(|(config, params)| Outgoing::new(config, params));
     let (shared, registration) = hub.register(permit, |id| {
-        Arc::new(Shared::new(id, limits, hub.stats_handle(), protocol).with_deflate(outgoing))
+        Arc::new(
+            Shared::new(id, limits, hub.stats_handle(), protocol)
+                .with_deflate(outgoing)
+                .with_message_rate(message_rate.as_ref()),
+        )
     });
     let mut decoder = Decoder::new(config.core_config());
     if let Some((_, params)) = &deflate {
@@ -420,8 +449,11 @@ impl WebSocket {
             status: 503,
             reason: "too many connections".to_owned(),
         })?;
-        let (conn, registration, socket) =
-            start(io, read_buf, hub.config(), hub, permit, None, None);
+        let agreed = Agreed {
+            message_rate: hub.config().message_rate,
+            ..Agreed::default()
+        };
+        let (conn, registration, socket) = start(io, read_buf, hub.config(), hub, permit, agreed);
         runtime.spawn(ConnectionTask::<std::future::Ready<()>, _>::new(
             conn,
             registration,
@@ -456,7 +488,7 @@ mod tests {
 
         let on_upgrade = hyper::upgrade::on(Request::new(()));
         let permit = hub.try_acquire().unwrap();
-        let task = upgrade_task(on_upgrade, hub, None, permit, None, None, echo);
+        let task = upgrade_task(on_upgrade, hub, None, permit, Agreed::default(), echo);
         let size = size_of_val(&task);
         assert_eq!(size_of::<WebSocket>(), 8);
         let conn = size_of::<Conn>();

@@ -241,7 +241,7 @@ impl Conn {
     /// the first time with [`OnExcess::Close`](crate::OnExcess::Close), when a close 1008
     /// was queued to write.
     fn over_rate(&mut self, message: &WebSocketMessage) -> Option<bool> {
-        let limit = self.shared.message_limit.as_deref()?;
+        let limit = self.shared.message_limit()?;
         if !matches!(
             message,
             WebSocketMessage::Text(_) | WebSocketMessage::Binary(_)

@@ -170,8 +170,9 @@ pub(crate) struct Shared {
     waker: AtomicWaker,
     limits: Limits,
     pub(crate) stats: Arc<Stats>,
-    /// The subprotocol agreed in the handshake.
-    pub(crate) protocol: Option<Box<str>>,
+    /// What few connections have (an agreed subprotocol, a message limit), in one box
+    /// allocated only when one is set: every connection carries the slot.
+    rare: Option<Box<Rare>>,
     /// When the last bytes arrived from the peer (ms, [`now_ms`]).
     pub(crate) last_rx: AtomicU64,
     /// When the last text or binary message arrived from the peer.
@@ -201,9 +202,15 @@ pub(crate) struct Shared {
     /// permessage-deflate for what this connection sends, when negotiated.
     /// Boxed: most connections do not compress, and every one carries the slot.
     pub(crate) deflate: Option<Box<Outgoing>>,
-    /// The inbound message limit, when the route or server sets one (boxed: most
-    /// connections have none).
-    pub(crate) message_limit: Option<Box<MessageLimiter>>,
+}
+
+/// The rarely set parts of a connection's state.
+#[derive(Default)]
+struct Rare {
+    /// The subprotocol agreed in the handshake.
+    protocol: Option<Box<str>>,
+    /// The inbound message limit, when the route or server sets one.
+    message_limit: Option<MessageLimiter>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -232,7 +239,12 @@ impl Shared {
             waker: AtomicWaker::new(),
             limits,
             stats,
-            protocol,
+            rare: protocol.map(|protocol| {
+                Box::new(Rare {
+                    protocol: Some(protocol),
+                    message_limit: None,
+                })
+            }),
             last_rx: AtomicU64::new(now),
             last_msg: AtomicU64::new(now),
             ping_requested: AtomicU64::new(0),
@@ -246,14 +258,26 @@ impl Shared {
             writing: AtomicBool::new(false),
             on_tcp: AtomicBool::new(false),
             deflate: None,
-            message_limit: None,
         }
     }
 
     /// This state, limiting what the peer sends to `rate`.
     pub(crate) fn with_message_rate(mut self, rate: Option<&MessageRate>) -> Self {
-        self.message_limit = rate.map(|rate| Box::new(MessageLimiter::new(rate)));
+        if let Some(rate) = rate {
+            self.rare.get_or_insert_with(Box::default).message_limit =
+                Some(MessageLimiter::new(rate));
+        }
         self
+    }
+
+    /// The subprotocol agreed in the handshake, if any.
+    pub(crate) fn protocol(&self) -> Option<&str> {
+        self.rare.as_ref()?.protocol.as_deref()
+    }
+
+    /// The inbound message limit, if any.
+    pub(crate) fn message_limit(&self) -> Option<&MessageLimiter> {
+        self.rare.as_ref()?.message_limit.as_ref()
     }
 
     /// This connection's state, compressing what it sends as `deflate` says.

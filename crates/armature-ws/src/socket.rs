@@ -120,7 +120,7 @@ impl WebSocket {
 
     /// The subprotocol agreed in the handshake, if any.
     pub fn protocol(&self) -> Option<&str> {
-        self.shared.protocol.as_deref()
+        self.shared.protocol()
     }
 
     /// A handle other tasks can use to send to this client (cheap to clone).

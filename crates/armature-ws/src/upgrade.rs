@@ -420,7 +420,7 @@ fn start(
     );
     if tracing::enabled!(tracing::Level::DEBUG) {
         let peer = io.peer_addr();
-        tracing::debug!(id = %shared.id, peer = ?peer, protocol = ?shared.protocol, "websocket connection opened");
+        tracing::debug!(id = %shared.id, peer = ?peer, protocol = ?shared.protocol(), "websocket connection opened");
     }
     let socket = WebSocket::new(shared.clone());
     let conn = Conn::new(io, read_buf, decoder, shared, config.read_chunk);
@@ -523,7 +523,7 @@ mod tests {
         let room = std::sync::Arc::new(crate::WebSocketRoom::new("fanout".into()));
         let on_upgrade = hyper::upgrade::on(Request::new(()));
         let permit = hub.try_acquire().unwrap();
-        let task = upgrade_task(on_upgrade, hub, None, permit, None, None, move |s| {
+        let task = upgrade_task(on_upgrade, hub, None, permit, Agreed::default(), move |s| {
             fanout(s, room)
         });
         let size = size_of_val(&task);

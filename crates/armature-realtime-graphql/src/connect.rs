@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use async_graphql::Data;
 use http::HeaderMap;
+use http::request::Parts;
 use serde_json::{Map, Value};
 
 /// What the on-connect hook is given: the `connection_init` payload (the client's
@@ -14,7 +15,7 @@ use serde_json::{Map, Value};
 #[derive(Debug)]
 pub struct ConnectionInit {
     pub(crate) payload: Option<Map<String, Value>>,
-    pub(crate) headers: Arc<HeaderMap>,
+    pub(crate) request: Arc<Parts>,
     pub(crate) protocol: &'static str,
 }
 
@@ -31,7 +32,13 @@ impl ConnectionInit {
 
     /// The headers of the HTTP upgrade request (cookies, `Authorization`, `Origin`).
     pub fn headers(&self) -> &HeaderMap {
-        &self.headers
+        &self.request.headers
+    }
+
+    /// The extensions of the HTTP upgrade request: what a guard or a middleware admitted
+    /// it as (empty for a socket given to [`GraphQL::serve_socket`](crate::GraphQL::serve_socket)).
+    pub fn extensions(&self) -> &http::Extensions {
+        &self.request.extensions
     }
 
     /// `graphql-transport-ws` or `graphql-ws`.

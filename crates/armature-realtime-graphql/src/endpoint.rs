@@ -15,6 +15,7 @@ use crate::config::GraphQLConfig;
 use crate::connect::{Accepted, ConnectionInit, OnConnect, Rejected};
 use crate::http::{BoxError, accepts, error_response, json_response, read_request};
 use crate::protocol::{GRAPHQL_TRANSPORT_WS, GRAPHQL_WS};
+use crate::request_data::{self, Hook, RequestData};
 use crate::session::{self, SessionParts};
 
 /// The subprotocols a GraphQL WebSocket endpoint speaks, in the server's order of
@@ -62,6 +63,7 @@ pub struct GraphQL<E> {
     executor: E,
     config: Arc<GraphQLConfig>,
     on_connect: Option<OnConnect>,
+    request_data: Arc<[Hook]>,
 }
 
 impl<E: Clone> Clone for GraphQL<E> {
@@ -70,6 +72,7 @@ impl<E: Clone> Clone for GraphQL<E> {
             executor: self.executor.clone(),
             config: Arc::clone(&self.config),
             on_connect: self.on_connect.clone(),
+            request_data: Arc::clone(&self.request_data),
         }
     }
 }
@@ -79,6 +82,7 @@ impl<E> std::fmt::Debug for GraphQL<E> {
         f.debug_struct("GraphQL")
             .field("config", &self.config)
             .field("on_connect", &self.on_connect.is_some())
+            .field("request_data", &self.request_data.len())
             .finish_non_exhaustive()
     }
 }
@@ -91,6 +95,7 @@ impl<E: Executor> GraphQL<E> {
             executor,
             config: Arc::new(GraphQLConfig::default()),
             on_connect: None,
+            request_data: Arc::new([]),
         }
     }
 
@@ -112,6 +117,55 @@ impl<E: Executor> GraphQL<E> {
         self
     }
 
+    /// A hook that reads the HTTP request of an operation (the WebSocket upgrade, the SSE
+    /// or the HTTP request: its headers and extensions) and adds values to the context of
+    /// every operation that request runs. Hooks run in the order added; a value the
+    /// on-connect hook gave ([`Accepted::data`]) is seen only where no hook added one of
+    /// the same type (an operation's own data comes first in async-graphql's lookup).
+    ///
+    /// ```
+    /// use armature_realtime_graphql::GraphQL;
+    /// use async_graphql::{EmptyMutation, EmptySubscription, Object, Schema};
+    ///
+    /// struct Caller(String);
+    /// struct Query;
+    /// #[Object]
+    /// impl Query {
+    ///     async fn agent(&self, ctx: &async_graphql::Context<'_>) -> Option<String> {
+    ///         ctx.data_opt::<Caller>().map(|c| c.0.clone())
+    ///     }
+    /// }
+    /// let graphql = GraphQL::new(Schema::new(Query, EmptyMutation, EmptySubscription))
+    ///     .request_data(|request, data| {
+    ///         if let Some(agent) = request.headers.get("user-agent").and_then(|v| v.to_str().ok()) {
+    ///             data.insert(Caller(agent.to_owned()));
+    ///         }
+    ///     });
+    /// # let _ = graphql;
+    /// ```
+    pub fn request_data<F>(mut self, hook: F) -> Self
+    where
+        F: Fn(&http::request::Parts, &mut async_graphql::Data) + Send + Sync + 'static,
+    {
+        self.push_hook(Arc::new(hook));
+        self
+    }
+
+    /// Copies the request extension `T`, when the request carries one, into the context of
+    /// every operation of that request: what a guard or a tower middleware put there (the
+    /// facade's `Auth<Claims>` or `UserId`, an axum auth layer's user) is read in a
+    /// resolver with `ctx.data::<T>()`.
+    pub fn request_extension<T: Clone + Send + Sync + 'static>(mut self) -> Self {
+        self.push_hook(request_data::extension::<T>());
+        self
+    }
+
+    fn push_hook(&mut self, hook: Hook) {
+        let mut hooks = self.request_data.to_vec();
+        hooks.push(hook);
+        self.request_data = hooks.into();
+    }
+
     /// The executor (schema).
     pub fn executor(&self) -> &E {
         &self.executor
@@ -130,13 +184,37 @@ impl<E: Executor> GraphQL<E> {
         socket: WebSocket,
         headers: HeaderMap,
     ) -> impl Future<Output = ()> + Send + 'static + use<E> {
+        let request = RequestData::from_headers(headers, Arc::clone(&self.request_data));
+        self.serve(socket, request)
+    }
+
+    /// [`GraphQL::serve_socket`] for a socket accepted from the request `parts` (without
+    /// its body): the request-data hooks ([`GraphQL::request_data`]) see its extensions
+    /// too, as in [`GraphQL::handle`].
+    pub fn serve_upgraded(
+        &self,
+        socket: WebSocket,
+        parts: http::request::Parts,
+    ) -> impl Future<Output = ()> + Send + 'static + use<E> {
+        let request = RequestData {
+            parts: Arc::new(parts),
+            hooks: Arc::clone(&self.request_data),
+        };
+        self.serve(socket, request)
+    }
+
+    fn serve(
+        &self,
+        socket: WebSocket,
+        request: RequestData,
+    ) -> impl Future<Output = ()> + Send + 'static + use<E> {
         session::run(
             socket,
             SessionParts {
                 executor: self.executor.clone(),
                 config: Arc::clone(&self.config),
                 on_connect: self.on_connect.clone(),
-                headers: Arc::new(headers),
+                request,
             },
         )
     }
@@ -152,6 +230,20 @@ impl<E: Executor> GraphQL<E> {
             .on_upgrade(move |socket| this.serve_socket(socket, headers))
     }
 
+    fn upgrade_request<B>(
+        &self,
+        upgrade: WebSocketUpgrade,
+        parts: http::request::Parts,
+    ) -> Response<B>
+    where
+        B: Default + From<String>,
+    {
+        let this = self.clone();
+        upgrade
+            .protocols(PROTOCOLS)
+            .on_upgrade(move |socket| this.serve_upgraded(socket, parts))
+    }
+
     /// Answers one HTTP request: a WebSocket upgrade, an SSE operation, or a GraphQL over
     /// HTTP query. The request's extensions must carry hyper's upgrade handle for a
     /// WebSocket (any hyper-based server puts it there).
@@ -161,10 +253,9 @@ impl<E: Executor> GraphQL<E> {
         B::Error: Into<BoxError>,
     {
         if is_websocket(req.headers()) {
-            let headers = req.headers().clone();
             return match WebSocketUpgrade::from_request(&mut req) {
                 Ok(upgrade) => self
-                    .upgrade::<Full<Bytes>>(upgrade, headers)
+                    .upgrade_request::<Full<Bytes>>(upgrade, req.into_parts().0)
                     .map(|body| body.map_err(|never| match never {}).boxed_unsync()),
                 Err(rejection) => rejection
                     .into_response::<Full<Bytes>>()
@@ -179,7 +270,13 @@ impl<E: Executor> GraphQL<E> {
             body,
             self.config.max_body_bytes,
         )
-        .await;
+        .await
+        .map(|mut request| {
+            for hook in self.request_data.iter() {
+                hook(&parts, &mut request.data);
+            }
+            request
+        });
         if accepts(&parts.headers, "text/event-stream") {
             let request = match request {
                 Ok(request) => crate::operation::request_checked(request),

@@ -66,6 +66,7 @@ mod error;
 mod http;
 mod operation;
 pub mod protocol;
+mod request_data;
 mod session;
 pub mod sse;
 pub mod topic;

@@ -8,6 +8,7 @@ use async_graphql::{Data, Executor, Request, Response, ServerError};
 use futures_util::StreamExt;
 
 use crate::protocol::{OperationPayload, Outcome, Wire};
+use crate::request_data::RequestData;
 
 /// Where an operation's messages go: text messages, queued in order.
 pub(crate) trait Sink: Send + Sync + 'static {
@@ -54,12 +55,16 @@ pub(crate) async fn run<E: Executor, S: Sink>(
     executor: E,
     payload: OperationPayload,
     session: Arc<Data>,
+    request_data: &RequestData,
     wire: Wire,
     id: String,
     sink: Arc<S>,
 ) -> Outcome {
     let request = match request_from(payload) {
-        Ok(request) => request,
+        Ok(mut request) => {
+            request_data.apply(&mut request.data);
+            request
+        }
         Err(errors) => {
             send_request_error(wire, &id, &errors, &*sink);
             return Outcome::RequestError;

@@ -15,7 +15,6 @@ use armature_ws::{WebSocket, WebSocketConnection, WebSocketMessage};
 use armature_ws_core::encode_text;
 use async_graphql::{Data, Executor};
 use futures_util::FutureExt;
-use http::HeaderMap;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
@@ -25,6 +24,7 @@ use crate::operation::{self, Sink};
 use crate::protocol::{
     Action, GRAPHQL_TRANSPORT_WS, GRAPHQL_WS, LegacyWs, Outcome, Protocol, Serial, TransportWs,
 };
+use crate::request_data::RequestData;
 
 impl Sink for WebSocketConnection {
     fn send_text(&self, text: String) -> bool {
@@ -37,7 +37,7 @@ pub(crate) struct SessionParts<E> {
     pub(crate) executor: E,
     pub(crate) config: Arc<GraphQLConfig>,
     pub(crate) on_connect: Option<OnConnect>,
-    pub(crate) headers: Arc<HeaderMap>,
+    pub(crate) request: RequestData,
 }
 
 /// Serves GraphQL on `socket` until it closes.
@@ -98,7 +98,7 @@ pub(crate) async fn run<E: Executor>(mut socket: WebSocket, parts: SessionParts<
                 Action::Connect { payload } => {
                     let init = ConnectionInit {
                         payload,
-                        headers: Arc::clone(&parts.headers),
+                        request: Arc::clone(&parts.request.parts),
                         protocol,
                     };
                     connecting = Some(match &parts.on_connect {
@@ -113,6 +113,7 @@ pub(crate) async fn run<E: Executor>(mut socket: WebSocket, parts: SessionParts<
                 } => {
                     let executor = parts.executor.clone();
                     let session = Arc::clone(&session);
+                    let request = parts.request.clone();
                     let sink = Arc::clone(&connection);
                     let done = done_tx.clone();
                     let task = tokio::spawn(async move {
@@ -120,6 +121,7 @@ pub(crate) async fn run<E: Executor>(mut socket: WebSocket, parts: SessionParts<
                             executor,
                             payload,
                             session,
+                            &request,
                             wire,
                             id.clone(),
                             Arc::clone(&sink),

@@ -274,7 +274,79 @@ async function sse() {
   client.dispose();
 }
 
-const modes = { 'graphql-ws': graphqlWs, 'graphql-ws-reconnect': graphqlWsReconnect, legacy, sse };
+// ---------------------------------------------------------------- guarded (facade)
+// A GraphQL path behind the facade's JwtAuth guard (crates/armature-realtime/tests/
+// graphql_guards.rs): `url` is ws://host/path; the token is in GRAPHQL_TOKEN. The
+// WebSocket carries it in Sec-WebSocket-Protocol after `bearer` (what a browser can do),
+// SSE in `Authorization`.
+async function guarded() {
+  const token = process.env.GRAPHQL_TOKEN;
+  const httpUrl = url.replace(/^ws/, 'http');
+  const { createClient: wsClient } = require('graphql-ws');
+  const { createClient: sseClient } = require('graphql-sse');
+  class Bearer extends WebSocket {
+    constructor(address, protocols) {
+      super(address, [].concat(protocols, 'bearer', token));
+    }
+  }
+
+  const ws = wsClient({ url, webSocketImpl: Bearer, retryAttempts: 0 });
+  const me = await ws.iterate({ query: '{ me user }' }).next();
+  assert.deepEqual(me.value.data, { me: 'ada', user: 'ada' });
+  const greetings = [];
+  for await (const r of ws.iterate({ query: 'subscription { greetings }' })) {
+    greetings.push(r.data.greetings);
+  }
+  assert.deepEqual(greetings, ['hi ada', 'hello ada', 'bye ada']);
+  await ws.dispose();
+  ok('guarded ws: the guard admitted the token, resolvers see the identity');
+
+  const anonymous = wsClient({ url, webSocketImpl: WebSocket, retryAttempts: 0 });
+  const closed = await withTimeout(
+    new Promise((resolve) => {
+      anonymous.subscribe({ query: '{ me }' }, { next() {}, error: resolve, complete() {} });
+    }),
+    5000,
+    'refusal',
+  );
+  assert.equal(closed.code, 4401);
+  await anonymous.dispose();
+  ok('guarded ws: no token, closed with 4401');
+
+  const sse = sseClient({
+    url: httpUrl,
+    retryAttempts: 0,
+    headers: { authorization: `Bearer ${token}` },
+  });
+  const viaSse = await sse.iterate({ query: '{ me user }' }).next();
+  assert.deepEqual(viaSse.value.data, { me: 'ada', user: 'ada' });
+  const sseGreetings = [];
+  for await (const r of sse.iterate({ query: 'subscription { greetings }' })) {
+    sseGreetings.push(r.data.greetings);
+  }
+  assert.deepEqual(sseGreetings, ['hi ada', 'hello ada', 'bye ada']);
+  sse.dispose();
+  ok('guarded sse: the guard admitted the token, resolvers see the identity');
+
+  const refusedSse = sseClient({ url: httpUrl, retryAttempts: 0 });
+  let refusal;
+  try {
+    await refusedSse.iterate({ query: '{ me }' }).next();
+  } catch (err) {
+    refusal = err;
+  }
+  assert.equal(refusal?.response?.status, 401, String(refusal));
+  refusedSse.dispose();
+  ok('guarded sse: no token, 401');
+}
+
+const modes = {
+  'graphql-ws': graphqlWs,
+  'graphql-ws-reconnect': graphqlWsReconnect,
+  legacy,
+  sse,
+  guarded,
+};
 if (!modes[mode]) {
   console.error(`unknown mode ${mode}`);
   process.exit(2);

@@ -54,7 +54,7 @@ impl Subscription {
     /// Every published body, in order.
     async fn fanout(&self, ctx: &Context<'_>) -> impl Stream<Item = String> + use<> {
         match ctx.data_unchecked::<Feed>() {
-            Feed::Room(room) => topic::room::<String>(room).left_stream(),
+            Feed::Room(room) => topic::room::<String>(room).await.left_stream(),
             Feed::Broadcast(sender) => BroadcastStream::new(sender.subscribe())
                 .filter_map(|item| async move { item.ok().map(|s: Arc<str>| s.to_string()) })
                 .right_stream(),

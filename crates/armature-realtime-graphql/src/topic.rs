@@ -23,10 +23,14 @@
 //! impl Subscription {
 //!     async fn ticker(&self, ctx: &Context<'_>) -> impl Stream<Item = Tick> + use<> {
 //!         let rooms = ctx.data_unchecked::<Arc<WebSocketManager>>();
-//!         topic::room::<Tick>(&rooms.room("ticker"))
+//!         topic::room::<Tick>(&rooms.room("ticker")).await
 //!     }
 //! }
 //! ```
+//!
+//! [`room`] returns once the source is a member: with a multi-process transport (the
+//! Redis adapter) once this node's subscription to the room is confirmed, so a message
+//! published on any node after the resolver returned reaches the subscription.
 //!
 //! A member whose queue overflows (a resolver far slower than the publisher) is dropped by
 //! the room's back-pressure policy like a slow socket; its stream then ends, and the
@@ -42,9 +46,12 @@ use serde::de::DeserializeOwned;
 static NEXT_MEMBER: AtomicU64 = AtomicU64::new(0);
 
 /// Streams the JSON text messages broadcast to `room` as `T`; messages that are not JSON
-/// for `T` (and binary ones) are skipped. Joining fails only for a full room; the stream is
-/// then empty. Dropping the stream leaves the room.
-pub fn room<T>(room: &WebSocketRoom) -> impl Stream<Item = T> + Send + 'static + use<T>
+/// for `T` (and binary ones) are skipped. Returns once the stream is a member of the room
+/// (`room.add_connection(..).await`: with the Redis adapter, once the node's subscription
+/// is confirmed; if Redis does not confirm in time the member stays joined and gets the
+/// room's traffic once it does). Joining fails only for a full room; the stream is then
+/// empty. Dropping the stream leaves the room.
+pub async fn room<T>(room: &WebSocketRoom) -> impl Stream<Item = T> + Send + 'static + use<T>
 where
     T: DeserializeOwned + Send + 'static,
 {
@@ -53,7 +60,11 @@ where
         NEXT_MEMBER.fetch_add(1, Ordering::Relaxed)
     );
     let (connection, receiver) = WebSocketConnection::new(id.clone());
-    let joined = room.join(id, connection).is_ok();
+    let joined = match room.add_connection(id.as_str(), connection).await {
+        Ok(()) => true,
+        // A transport that did not confirm in time: still a member (see above).
+        Err(_) => room.contains(&id),
+    };
     stream::unfold((receiver, joined), |(mut receiver, joined)| async move {
         if !joined {
             return None;
@@ -142,7 +153,7 @@ mod tests {
             n: u32,
         }
         let chat = WebSocketRoom::new("t".into());
-        let mut events = Box::pin(room::<Msg>(&chat));
+        let mut events = Box::pin(room::<Msg>(&chat).await);
         assert_eq!(chat.len(), 1);
         chat.broadcast_text("not json").await.unwrap();
         chat.broadcast_json(&serde_json::json!({"n": 1}))

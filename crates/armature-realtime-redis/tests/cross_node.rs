@@ -515,3 +515,27 @@ async fn once_add_connection_returns_the_next_remote_broadcast_arrives() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_graphql_topic_subscription_gets_the_next_remote_broadcast() {
+    use futures_util::StreamExt;
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let (a, b) = two_nodes(&redis).await;
+    // `topic::room(..).await` (what a GraphQL resolver returns) joins with
+    // `add_connection(..).await`: once it returns, a broadcast from the other node reaches
+    // the stream. Fresh rooms each time, so every join is a first subscription.
+    for i in 0..50 {
+        let name = format!("graphql-{i}");
+        let room = b.manager.get_or_create_room(&name).await;
+        let mut events = Box::pin(armature_realtime_graphql::topic::room::<String>(&room).await);
+        a.manager
+            .room(&name)
+            .broadcast_json(&format!("first-{i}"))
+            .await
+            .unwrap();
+        let got = tokio::time::timeout(WAIT, events.next()).await;
+        assert_eq!(got.ok().flatten(), Some(format!("first-{i}")), "join {i}");
+    }
+}

@@ -113,10 +113,9 @@ impl Subscription {
         let rooms = ctx.data_unchecked::<ChatRooms>();
         let room_name: String = room.trim().chars().take(MAX_NAME).collect();
         let room = rooms.manager.get_or_create_room(&room_name).await;
-        let lines = topic::room::<ChatLine>(&room);
-        // With Redis: stream only once this node receives the room's traffic.
-        rooms.synced().await;
-        lines
+        // With Redis: returns once this node is subscribed to the room, so nothing
+        // published on another node from now on is missed.
+        topic::room::<ChatLine>(&room).await
     }
 }
 

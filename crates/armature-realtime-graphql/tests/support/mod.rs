@@ -96,7 +96,7 @@ impl Subscription {
     /// What is broadcast to the room `chat`, typed.
     async fn chat(&self, ctx: &Context<'_>) -> impl Stream<Item = String> + use<> {
         let rooms = ctx.data_unchecked::<Arc<WebSocketManager>>();
-        topic::room::<String>(&rooms.room("chat"))
+        topic::room::<String>(&rooms.room("chat")).await
     }
 }
 

@@ -49,12 +49,13 @@ pub struct Decoder {
     /// The fragmented message being assembled, if any.
     partial: Option<Box<Partial>>,
     /// The error that failed the decoder; it is returned again by every later call.
-    failed: Option<Error>,
+    /// Boxed: a decoder fails at most once, and every idle connection carries the slot.
+    failed: Option<Box<Error>>,
     /// Whether the peer's close frame was decoded; nothing may follow it.
     closed: bool,
     /// How many payload bytes of the text frame at the front of the buffer, still arriving,
     /// are already unmasked (in place) and checked. 0 between frames. A `u32` keeps the
-    /// decoder within 72 bytes; bytes past 4 GiB into one frame are checked when it ends.
+    /// decoder within 56 bytes; bytes past 4 GiB into one frame are checked when it ends.
     scanned: u32,
     /// permessage-deflate, when negotiated: how the peer compresses.
     inflate: Option<DirectionParams>,
@@ -175,7 +176,7 @@ impl Decoder {
 
     /// The error that failed the decoder, if one did.
     pub fn error(&self) -> Option<Error> {
-        self.failed
+        self.failed.as_deref().copied()
     }
 
     /// Decodes the next message or control frame from the front of `src`, removing the bytes
@@ -191,8 +192,8 @@ impl Decoder {
     /// Bytes left in `src` must be passed back unchanged on the next call (a text frame still
     /// arriving is already partly unmasked in place).
     pub fn decode(&mut self, src: &mut BytesMut) -> Result<Option<WebSocketMessage>> {
-        if let Some(err) = self.failed {
-            return Err(err);
+        if let Some(err) = self.failed.as_deref() {
+            return Err(*err);
         }
         loop {
             match self.decode_frame(src) {
@@ -200,7 +201,7 @@ impl Decoder {
                 Ok(Step::Fragment) => continue,
                 Ok(Step::NeedMore) => return Ok(None),
                 Err(err) => {
-                    self.failed = Some(err);
+                    self.failed = Some(Box::new(err));
                     self.partial = None;
                     self.decompressor = None;
                     self.scanned = 0;

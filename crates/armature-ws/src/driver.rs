@@ -100,6 +100,16 @@ impl Conn {
         }
     }
 
+    /// The connection is over: its socket is closed and its buffers are freed.
+    pub(crate) fn is_done(&self) -> bool {
+        self.phase == Phase::Done
+    }
+
+    /// Ends the connection if it is not over yet (closing the socket).
+    pub(crate) fn finish(&mut self) {
+        self.end(None);
+    }
+
     fn close_sent(&self) -> bool {
         self.close.as_ref().is_some_and(|c| c.is_close_sent())
     }
@@ -466,6 +476,7 @@ impl Conn {
             );
         }
         self.io.shutdown_now();
+        self.io = Io::Closed; // the socket is closed now, even if the handler runs on
         self.rbuf = BytesMut::new();
         self.pongs = None;
         self.held = None;

@@ -21,6 +21,9 @@ pub(crate) enum Io {
     Tcp(TcpStream),
     /// Anything else (an upgraded stream hyper would not give back as a `TcpStream`, TLS…).
     Other(Box<dyn RawStream>),
+    /// The connection is over and its stream dropped (closed). The connection task keeps
+    /// the rest of the driver's state (without a socket) while the handler still runs.
+    Closed,
 }
 
 impl fmt::Debug for Io {
@@ -28,6 +31,7 @@ impl fmt::Debug for Io {
         match self {
             Io::Tcp(tcp) => f.debug_tuple("Tcp").field(tcp).finish(),
             Io::Other(_) => f.write_str("Other(..)"),
+            Io::Closed => f.write_str("Closed"),
         }
     }
 }
@@ -64,6 +68,7 @@ impl Io {
                 buf.extend_from_slice(filled);
                 Poll::Ready(Ok(filled.len()))
             }
+            Io::Closed => Poll::Ready(Ok(0)),
         }
     }
 
@@ -75,6 +80,7 @@ impl Io {
         match self {
             Io::Tcp(tcp) => Pin::new(tcp).poll_write(cx, data),
             Io::Other(stream) => Pin::new(stream).poll_write(cx, data),
+            Io::Closed => Poll::Ready(Err(io::ErrorKind::NotConnected.into())),
         }
     }
 
@@ -86,12 +92,13 @@ impl Io {
         match self {
             Io::Tcp(tcp) => Pin::new(tcp).poll_write_vectored(cx, slices),
             Io::Other(stream) => Pin::new(stream).poll_write_vectored(cx, slices),
+            Io::Closed => Poll::Ready(Err(io::ErrorKind::NotConnected.into())),
         }
     }
 
     pub(crate) fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self {
-            Io::Tcp(_) => Poll::Ready(Ok(())),
+            Io::Tcp(_) | Io::Closed => Poll::Ready(Ok(())),
             Io::Other(stream) => Pin::new(stream).poll_flush(cx),
         }
     }
@@ -100,7 +107,7 @@ impl Io {
     pub(crate) fn peer_addr(&self) -> Option<std::net::SocketAddr> {
         match self {
             Io::Tcp(tcp) => tcp.peer_addr().ok(),
-            Io::Other(_) => None,
+            Io::Other(_) | Io::Closed => None,
         }
     }
 
@@ -111,6 +118,7 @@ impl Io {
         let _ = match self {
             Io::Tcp(tcp) => Pin::new(tcp).poll_shutdown(&mut cx),
             Io::Other(stream) => Pin::new(stream).poll_shutdown(&mut cx),
+            Io::Closed => Poll::Ready(Ok(())),
         };
     }
 }

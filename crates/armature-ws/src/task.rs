@@ -34,8 +34,9 @@ pin_project! {
     /// open (the hub's registration) and dropped when the socket closes, even if the
     /// handler is still running.
     pub(crate) struct ConnectionTask<Fut, G> {
-        shared: Arc<Shared>,
-        conn: Option<Conn>,
+        // The driver's state stays (its socket closed, its buffers freed) until the task
+        // ends: the handler reaches the connection's `Shared` through it.
+        conn: Conn,
         guard: Option<G>,
         #[pin]
         handler: Option<Fut>,
@@ -49,8 +50,7 @@ where
 {
     pub(crate) fn new(conn: Conn, guard: G, handler: Option<Fut>) -> Self {
         ConnectionTask {
-            shared: conn.shared.clone(),
-            conn: Some(conn),
+            conn,
             guard: Some(guard),
             handler,
         }
@@ -69,14 +69,15 @@ where
         let handler_alive = this.handler.is_some();
         drive(this.conn, this.guard, cx, handler_alive);
         if !handler_alive {
-            return if this.conn.is_none() {
+            return if this.conn.is_done() {
                 Poll::Ready(())
             } else {
                 Poll::Pending
             };
         }
-        let shared: &Arc<Shared> = this.shared;
-        if this.conn.is_none() {
+        let conn_done = this.conn.is_done();
+        let shared: &Arc<Shared> = &this.conn.shared;
+        if conn_done {
             // No driver registers the task any more: the handler's waker wakes it through
             // this registration.
             shared.register(cx.waker());
@@ -109,7 +110,7 @@ where
                 drive(this.conn, this.guard, cx, false);
             }
         }
-        if this.conn.is_none() && this.handler.is_none() {
+        if this.conn.is_done() && this.handler.is_none() {
             Poll::Ready(())
         } else {
             Poll::Pending
@@ -117,13 +118,12 @@ where
     }
 }
 
-/// Drives the socket; frees it (and the guard) once the connection is over.
-fn drive<G>(conn: &mut Option<Conn>, guard: &mut Option<G>, cx: &mut Context<'_>, next: bool) {
-    if let Some(c) = conn.as_mut() {
-        if c.poll_drive(cx, next).is_ready() {
-            *conn = None;
-            *guard = None;
-        }
+/// Drives the socket; frees the guard once the connection is over (the driver closed the
+/// socket and freed its buffers then).
+fn drive<G>(conn: &mut Conn, guard: &mut Option<G>, cx: &mut Context<'_>, next: bool) {
+    if !conn.is_done() && conn.poll_drive(cx, next).is_ready() {
+        conn.finish();
+        *guard = None;
     }
 }
 

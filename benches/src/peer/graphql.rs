@@ -2,8 +2,10 @@
 //! body `POST /publish` receives (PROTOCOL.md's publish, one line of text).
 //!
 //! - [`serve_ours`]: `armature-realtime-graphql` on `armature_ws::serve`; the subscription
-//!   is fed by a `WebSocketRoom` through `topic::room` (each publish is encoded once and
-//!   shared by every subscription's queue).
+//!   is fed by a `WebSocketRoom` through `topic::room`, and `fanout` is a shared
+//!   subscription (`GraphQLConfig::shared_subscriptions`): the identical subscriptions of
+//!   the 1,000 clients execute once, each event is serialised once and its frame shared.
+//!   `GRAPHQL_SHARED=0` turns sharing off (one execution per subscription, as before).
 //! - [`serve_async_graphql`]: async-graphql's own integration on axum
 //!   (`async_graphql_axum::GraphQLSubscription`, the `graphql-transport-ws` route its
 //!   documentation shows), fed by a `tokio::sync::broadcast` channel as in its examples.
@@ -11,7 +13,7 @@
 use std::io;
 use std::sync::Arc;
 
-use armature_realtime_graphql::{GraphQL, topic};
+use armature_realtime_graphql::{GraphQL, GraphQLConfig, topic};
 use armature_ws::{Hub, WebSocketConfig, WebSocketRoom};
 use async_graphql::{Context, EmptyMutation, Object, Schema, Subscription};
 use axum::extract::State;
@@ -73,7 +75,12 @@ fn schema(feed: Feed) -> BenchSchema {
 /// Our server: `/graphql` (every GraphQL transport) and `POST /publish`.
 pub async fn serve_ours(listener: TcpListener) -> io::Result<()> {
     let room = Arc::new(WebSocketRoom::new("fanout".into()));
-    let graphql = GraphQL::new(schema(Feed::Room(Arc::clone(&room))));
+    let shared: &[&str] = match std::env::var("GRAPHQL_SHARED").as_deref() {
+        Ok("0") => &[],
+        _ => &["fanout"],
+    };
+    let graphql = GraphQL::new(schema(Feed::Room(Arc::clone(&room))))
+        .config(GraphQLConfig::default().shared_subscriptions(shared.iter().copied()));
     let hub = Hub::new(WebSocketConfig::default());
     armature_ws::serve(
         listener,

@@ -30,6 +30,14 @@ pub struct GraphQLConfig {
     /// Largest request body (GraphQL over HTTP and SSE `POST`) read, in bytes; larger
     /// bodies get `413`. Default 1 MiB.
     pub max_body_bytes: usize,
+    /// Root subscription fields that are live topics (every subscriber sees the same
+    /// events from the moment it subscribes, whoever it is): identical WebSocket
+    /// subscriptions to them (same document, operation name, variables) are executed
+    /// once per endpoint and each result is serialised once for all their subscribers.
+    /// Such a field's resolver sees the schema's data only, not a connection's or a
+    /// request's; a subscriber joining a running execution gets the results from then on.
+    /// Default: none (every subscription executes on its own).
+    pub shared_subscriptions: Vec<String>,
 }
 
 impl Default for GraphQLConfig {
@@ -39,6 +47,7 @@ impl Default for GraphQLConfig {
             max_operations: 100,
             keep_alive: None,
             max_body_bytes: 1 << 20,
+            shared_subscriptions: Vec::new(),
         }
     }
 }
@@ -65,6 +74,24 @@ impl GraphQLConfig {
     /// Sets [`GraphQLConfig::max_body_bytes`].
     pub fn max_body_bytes(mut self, bytes: usize) -> Self {
         self.max_body_bytes = bytes;
+        self
+    }
+
+    /// Sets [`GraphQLConfig::shared_subscriptions`]: the root subscription fields that are
+    /// live topics, executed once for all identical subscriptions.
+    ///
+    /// ```
+    /// use armature_realtime_graphql::GraphQLConfig;
+    ///
+    /// let config = GraphQLConfig::default().shared_subscriptions(["ticker", "chat"]);
+    /// assert_eq!(config.shared_subscriptions, ["ticker", "chat"]);
+    /// ```
+    pub fn shared_subscriptions<I, S>(mut self, fields: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.shared_subscriptions = fields.into_iter().map(Into::into).collect();
         self
     }
 

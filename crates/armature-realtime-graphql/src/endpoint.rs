@@ -17,6 +17,7 @@ use crate::http::{BoxError, accepts, error_response, json_response, read_request
 use crate::protocol::{GRAPHQL_TRANSPORT_WS, GRAPHQL_WS};
 use crate::request_data::{self, Hook, RequestData};
 use crate::session::{self, SessionParts};
+use crate::shared::SharedSubscriptions;
 
 /// The subprotocols a GraphQL WebSocket endpoint speaks, in the server's order of
 /// preference (the client's order decides when it offers both).
@@ -64,6 +65,7 @@ pub struct GraphQL<E> {
     config: Arc<GraphQLConfig>,
     on_connect: Option<OnConnect>,
     request_data: Arc<[Hook]>,
+    shared: Arc<SharedSubscriptions>,
 }
 
 impl<E: Clone> Clone for GraphQL<E> {
@@ -73,6 +75,7 @@ impl<E: Clone> Clone for GraphQL<E> {
             config: Arc::clone(&self.config),
             on_connect: self.on_connect.clone(),
             request_data: Arc::clone(&self.request_data),
+            shared: Arc::clone(&self.shared),
         }
     }
 }
@@ -96,6 +99,7 @@ impl<E: Executor> GraphQL<E> {
             config: Arc::new(GraphQLConfig::default()),
             on_connect: None,
             request_data: Arc::new([]),
+            shared: Arc::default(),
         }
     }
 
@@ -215,6 +219,7 @@ impl<E: Executor> GraphQL<E> {
                 config: Arc::clone(&self.config),
                 on_connect: self.on_connect.clone(),
                 request,
+                shared: Arc::clone(&self.shared),
             },
         )
     }

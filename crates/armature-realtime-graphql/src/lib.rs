@@ -68,6 +68,7 @@ mod operation;
 pub mod protocol;
 mod request_data;
 mod session;
+mod shared;
 pub mod sse;
 pub mod topic;
 #[cfg(feature = "tower")]

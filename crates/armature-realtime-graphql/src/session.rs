@@ -38,6 +38,7 @@ pub(crate) struct SessionParts<E> {
     pub(crate) config: Arc<GraphQLConfig>,
     pub(crate) on_connect: Option<OnConnect>,
     pub(crate) request: RequestData,
+    pub(crate) shared: Arc<crate::shared::SharedSubscriptions>,
 }
 
 /// Serves GraphQL on `socket` until it closes.
@@ -116,16 +117,37 @@ pub(crate) async fn run<E: Executor>(mut socket: WebSocket, parts: SessionParts<
                     let request = parts.request.clone();
                     let sink = Arc::clone(&connection);
                     let done = done_tx.clone();
+                    let shared = crate::shared::key(&payload, &parts.config.shared_subscriptions)
+                        .map(|key| (Arc::clone(&parts.shared), key));
                     let task = tokio::spawn(async move {
-                        let run = operation::run(
-                            executor,
-                            payload,
-                            session,
-                            &request,
-                            wire,
-                            id.clone(),
-                            Arc::clone(&sink),
-                        );
+                        let run = async {
+                            match shared {
+                                Some((registry, key)) => {
+                                    crate::shared::run(
+                                        registry,
+                                        key,
+                                        executor,
+                                        payload,
+                                        wire,
+                                        id.clone(),
+                                        Arc::clone(&sink),
+                                    )
+                                    .await
+                                }
+                                None => {
+                                    operation::run(
+                                        executor,
+                                        payload,
+                                        session,
+                                        &request,
+                                        wire,
+                                        id.clone(),
+                                        Arc::clone(&sink),
+                                    )
+                                    .await
+                                }
+                            }
+                        };
                         // A resolver that panics ends its own operation with an error,
                         // not the connection and not its other operations.
                         let outcome = match AssertUnwindSafe(run).catch_unwind().await {

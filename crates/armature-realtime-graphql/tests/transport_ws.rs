@@ -550,3 +550,123 @@ async fn a_room_feeds_a_subscription() {
         "the topic member left the room"
     );
 }
+
+#[tokio::test]
+async fn identical_subscriptions_to_a_shared_field_execute_once_with_their_own_ids() {
+    let config = GraphQLConfig::default().shared_subscriptions(["chat"]);
+    let server = TestServer::start(config).await;
+    let room = server.rooms.room("chat");
+    // Two graphql-transport-ws clients, one of them twice (ids a and b), and a legacy
+    // client with the same id as the first.
+    let mut one = acked(&server).await;
+    let mut two = acked(&server).await;
+    let mut legacy = connect_with(&server, Some("graphql-ws")).await;
+    send(&mut legacy, json!({"type": "connection_init"})).await;
+    assert_eq!(recv(&mut legacy).await["type"], "connection_ack");
+    send(&mut one, subscribe("a", "subscription { chat }")).await;
+    send(&mut two, subscribe("a", "subscription { chat }")).await;
+    send(&mut two, subscribe("b", "subscription { chat }")).await;
+    send(
+        &mut legacy,
+        json!({"id": "a", "type": "start", "payload": {"query": "subscription { chat }"}}),
+    )
+    .await;
+    // Not shared: another document.
+    let mut other = acked(&server).await;
+    send(&mut other, subscribe("x", "subscription { c: chat }")).await;
+    // One execution for the four identical subscriptions, one for the other: two members.
+    assert!(
+        eventually(|| room.len() == 2).await,
+        "members: {}",
+        room.len()
+    );
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(room.len(), 2);
+
+    for text in ["one", "two", "three"] {
+        room.broadcast_json(&text).await.unwrap();
+    }
+    for text in ["one", "two", "three"] {
+        let data = json!({"data": {"chat": text}});
+        assert_eq!(
+            recv(&mut one).await,
+            json!({"id": "a", "type": "next", "payload": data})
+        );
+        let mut got = [recv(&mut two).await, recv(&mut two).await];
+        got.sort_by_key(|m| m["id"].as_str().unwrap().to_owned());
+        assert_eq!(
+            got,
+            [
+                json!({"id": "a", "type": "next", "payload": data}),
+                json!({"id": "b", "type": "next", "payload": data})
+            ]
+        );
+        assert_eq!(
+            recv(&mut legacy).await,
+            json!({"id": "a", "type": "data", "payload": data})
+        );
+        assert_eq!(
+            recv(&mut other).await["payload"],
+            json!({"data": {"c": text}})
+        );
+    }
+
+    // A client's complete stops only its own subscription.
+    send(&mut two, json!({"id": "a", "type": "complete"})).await;
+    send(&mut one, json!({"id": "a", "type": "complete"})).await;
+    send(&mut legacy, json!({"id": "a", "type": "stop"})).await;
+    assert_eq!(
+        recv(&mut legacy).await,
+        json!({"id": "a", "type": "complete"})
+    );
+    room.broadcast_json(&"four").await.unwrap();
+    assert_eq!(
+        recv(&mut two).await,
+        json!({"id": "b", "type": "next", "payload": {"data": {"chat": "four"}}})
+    );
+    quiet(&mut one, 200).await;
+    assert_eq!(room.len(), 2);
+    // The last subscriber out drops the shared resolver stream (it leaves the room).
+    send(&mut two, json!({"id": "b", "type": "complete"})).await;
+    assert!(
+        eventually(|| room.len() == 1).await,
+        "members: {}",
+        room.len()
+    );
+
+    // A new identical subscription starts a new execution.
+    send(&mut one, subscribe("again", "subscription { chat }")).await;
+    assert!(eventually(|| room.len() == 2).await);
+    room.broadcast_json(&"five").await.unwrap();
+    assert_eq!(
+        recv(&mut one).await,
+        json!({"id": "again", "type": "next", "payload": {"data": {"chat": "five"}}})
+    );
+}
+
+#[tokio::test]
+async fn a_shared_subscription_that_ends_or_fails_reaches_every_subscriber() {
+    // `count` ends by itself; `chat` with a bad argument fails validation.
+    let config = GraphQLConfig::default().shared_subscriptions(["count", "chat"]);
+    let server = TestServer::start(config).await;
+    let mut one = acked(&server).await;
+    let mut two = acked(&server).await;
+    send(&mut one, subscribe("1", "subscription { chat(nope: 1) }")).await;
+    send(&mut two, subscribe("2", "subscription { chat(nope: 1) }")).await;
+    for (client, id) in [(&mut one, "1"), (&mut two, "2")] {
+        let error = recv(client).await;
+        assert_eq!(error["id"], id);
+        assert_eq!(error["type"], "error");
+        assert!(error["payload"][0]["message"].is_string(), "{error}");
+    }
+    send(&mut one, subscribe("c", "subscription { count(to: 3) }")).await;
+    let mut seen = Vec::new();
+    loop {
+        let message = recv(&mut one).await;
+        if message["type"] == "complete" {
+            break;
+        }
+        seen.push(message["payload"]["data"]["count"].clone());
+    }
+    assert_eq!(seen, [json!(0), json!(1), json!(2)]);
+}

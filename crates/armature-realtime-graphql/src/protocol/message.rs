@@ -7,7 +7,7 @@
 use serde_json::{Map, Value};
 
 /// Which subprotocol's envelope a result goes into.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Wire {
     /// `graphql-transport-ws`: `next`, `error` (a `GraphQLError` list), `complete`.
     TransportWs,

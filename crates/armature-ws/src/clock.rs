@@ -1,7 +1,12 @@
 //! A coarse process clock in milliseconds, cheap to store in an atomic.
 
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+// tokio's clock, so that `tokio::time::pause` (tests of heartbeats and timeouts) moves the
+// heartbeat's stamps with the sweeper's sleeps; without tokio's `test-util` feature it is
+// `std::time::Instant` itself.
+use tokio::time::Instant;
 
 static EPOCH: OnceLock<Instant> = OnceLock::new();
 

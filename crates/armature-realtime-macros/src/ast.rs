@@ -31,7 +31,7 @@ pub(crate) enum Source {
     Query(String),
     /// A header with this name.
     Header(String),
-    /// The accepted `WebSocket` (the upgrade happens before the call).
+    /// The accepted `WebSocket` or `TypedSocket` (the upgrade happens before the call).
     Socket,
     /// The `PendingUpgrade`: the method accepts (or refuses) it itself.
     Pending,
@@ -66,6 +66,43 @@ pub(crate) struct RouteMethod {
     pub(crate) message_limit: Option<RateLimit>,
     /// `#[rate_limit(connections = .., concurrent = ..)]` of the method.
     pub(crate) connection_limit: Option<RateLimit>,
+}
+
+impl RouteMethod {
+    /// The type that declares this route's message types, if any: a `TypedSocket<..>`
+    /// argument of a `#[websocket]` method, or a `TypedEvents<..>` (or `Result` of one)
+    /// return type of an `#[sse]` method.
+    pub(crate) fn messages_type(&self) -> Option<Type> {
+        match self.kind {
+            RouteKind::WebSocket => self
+                .args
+                .iter()
+                .find(|a| {
+                    matches!(a.source, Source::Socket)
+                        && last_segment(&a.ty).as_deref() == Some("TypedSocket")
+                })
+                .map(|a| a.ty.clone()),
+            RouteKind::Sse => {
+                let syn::ReturnType::Type(_, ty) = &self.sig.output else {
+                    return None;
+                };
+                let named = match last_segment(ty).as_deref() {
+                    Some("TypedEvents") => true,
+                    Some("Result") => match &**ty {
+                        Type::Path(p) => p.path.segments.last().is_some_and(|seg| {
+                            matches!(&seg.arguments, syn::PathArguments::AngleBracketed(args)
+                                if matches!(args.args.first(),
+                                    Some(syn::GenericArgument::Type(ok))
+                                        if last_segment(ok).as_deref() == Some("TypedEvents")))
+                        }),
+                        _ => false,
+                    },
+                    _ => false,
+                };
+                named.then(|| (**ty).clone())
+            }
+        }
+    }
 }
 
 /// A `#[controller]` `impl` block: the item (decorator attributes removed) and its routes.
@@ -305,7 +342,7 @@ fn classify(ident: Option<&Ident>, ty: &Type, attr: Option<ArgAttr>) -> (Source,
         }
         None if is_head_ref(ty) => (Source::Head, None),
         None => match last_segment(ty).as_deref() {
-            Some("WebSocket") => (Source::Socket, None),
+            Some("WebSocket" | "TypedSocket") => (Source::Socket, None),
             Some("PendingUpgrade") => (Source::Pending, None),
             Some("Auth") => (Source::Extract, None),
             _ => match name {

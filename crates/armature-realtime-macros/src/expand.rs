@@ -113,7 +113,8 @@ pub(crate) fn controller_impl(def: &ControllerImpl) -> TokenStream {
         .routes
         .iter()
         .map(|route| route_entry(route, &def.guards));
-    let routes = def.routes.iter().map(|route| {
+    let routes = def.routes.iter().map(|method| {
+        let route = method;
         let path = &route.path;
         let entry = entry_name(route);
         let kind = match route.kind {
@@ -136,7 +137,14 @@ pub(crate) fn controller_impl(def: &ControllerImpl) -> TokenStream {
             }
             _ => TokenStream::new(),
         };
-        quote!(#p::Route::for_controller(#p::Method::GET, #path, #kind, __this, Self::#entry) #limit)
+        let call = quote!(#p::Route::for_controller(#p::Method::GET, #path, #kind, __this, Self::#entry) #limit);
+        match method.messages_type() {
+            Some(ty) => {
+                let name = method.sig.ident.to_string();
+                quote_spanned!(ty.span()=> #call.with_messages(#name, <#ty as #p::DescribeMessages>::describe))
+            }
+            None => call,
+        }
     });
     quote! {
         #item
@@ -245,7 +253,7 @@ fn route_entry(route: &RouteMethod, controller_guards: &[syn::Type]) -> TokenStr
             Source::Socket => {
                 socket_setup = quote! {
                     let #var = match __pending.accept().await {
-                        #p::Ok(socket) => socket,
+                        #p::Ok(socket) => <#ty as #p::FromSocket>::from_socket(socket),
                         #p::Err(err) => return #p::Err(err),
                     };
                 };

@@ -245,6 +245,9 @@ impl App {
     }
 }
 
+/// A route's kind with its handler's name and message types, if declared.
+pub(crate) type RouteMessagesOf = (RouteKind, Option<(&'static str, crate::typed::DescribeFn)>);
+
 struct Inner {
     router: Router<Route>,
     signal: ShutdownSignal,
@@ -278,6 +281,21 @@ impl AppService {
             .router
             .routes()
             .map(|(m, p, route)| (m.clone(), p.to_string(), route.kind))
+            .collect()
+    }
+
+    /// The app's container: the one instance of each provider its controllers share.
+    pub fn container(&self) -> &Container {
+        &self.inner.container
+    }
+
+    /// Every mounted route: method, full path, kind, and the handler's name and message
+    /// types when it declares them (for [`asyncapi`](crate::asyncapi)).
+    pub(crate) fn routes_with_messages(&self) -> Vec<(Method, String, RouteMessagesOf)> {
+        self.inner
+            .router
+            .routes()
+            .map(|(m, p, route)| (m.clone(), p.to_string(), (route.kind, route.messages)))
             .collect()
     }
 

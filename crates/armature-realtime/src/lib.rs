@@ -76,6 +76,7 @@
 )]
 
 pub mod app;
+pub mod asyncapi;
 pub mod body;
 pub mod di;
 #[cfg(feature = "graphql")]
@@ -92,8 +93,11 @@ pub mod sessions;
 pub mod shutdown;
 pub mod sse_route;
 pub mod static_files;
+#[cfg(feature = "testing")]
+pub mod testing;
 #[cfg(feature = "tower")]
 pub mod tower;
+pub mod typed;
 pub mod ws_route;
 
 #[doc(hidden)]

@@ -45,6 +45,9 @@ pub struct Route {
     pub(crate) kind: RouteKind,
     pub(crate) handler: Handler,
     pub(crate) connection_limit: Option<crate::rate_limit::ConnectionLimit>,
+    /// The handler's name and its message types, for the AsyncAPI document
+    /// ([`Route::with_messages`]).
+    pub(crate) messages: Option<(&'static str, crate::typed::DescribeFn)>,
 }
 
 impl fmt::Debug for Route {
@@ -70,6 +73,7 @@ impl Route {
             kind,
             handler: Arc::new(move |head| Box::pin(handler(head))),
             connection_limit: None,
+            messages: None,
         }
     }
 
@@ -89,6 +93,7 @@ impl Route {
             kind,
             handler: Arc::new(move |head| call(Arc::clone(&this), head)),
             connection_limit: None,
+            messages: None,
         }
     }
 
@@ -97,6 +102,15 @@ impl Route {
     /// check, before the guards; see [`rate_limit`](crate::rate_limit).
     pub fn connection_limit(mut self, limit: crate::rate_limit::ConnectionLimit) -> Self {
         self.connection_limit = Some(limit);
+        self
+    }
+
+    /// Declares the route's message types (what the decorators do for a
+    /// [`TypedSocket`](crate::typed::TypedSocket) argument or a
+    /// [`TypedEvents`](crate::typed::TypedEvents) return type): `name` is the handler's,
+    /// `describe` gives the events each side sends. They appear in the AsyncAPI document.
+    pub fn with_messages(mut self, name: &'static str, describe: crate::typed::DescribeFn) -> Self {
+        self.messages = Some((name, describe));
         self
     }
 

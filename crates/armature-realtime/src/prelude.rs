@@ -11,6 +11,7 @@ pub use armature_realtime_macros::{controller, injectable, module, sse, websocke
 pub use crate::guard::{Auth, Guard, Refusal, UserId};
 pub use crate::sse::{ReceiverStream, ServerSentEvent, SseBroadcaster, SseStream};
 pub use crate::sse_route::EventStream;
+pub use crate::typed::{RecvJson, TypedEvents, TypedSocket};
 pub use crate::ws::{
     WebSocket, WebSocketConnection, WebSocketManager, WebSocketMessage, WebSocketRoom,
 };

@@ -22,6 +22,7 @@ pub use crate::rate_limit::ConnectionLimit;
 pub use crate::request::RequestHead;
 pub use crate::shutdown::ShutdownSignal;
 pub use crate::sse_route::EventStream;
+pub use crate::typed::{DescribeMessages, FromSocket};
 pub use crate::ws_route::{HandlerOutcome, websocket};
 
 /// The `403` of a WebSocket route whose `Origin` the app's policy refuses.

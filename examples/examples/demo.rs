@@ -431,6 +431,8 @@ fn demo_app(static_dir: std::path::PathBuf, redis: Option<&RedisRealtime>) -> Ap
         .provide(rooms)
         .provide(ticker)
         .module::<DemoModule>()
+        // The typed chat (examples/src/typed_chat.rs) the page's "Typed chat" panel uses.
+        .module::<examples::typed_chat::TypedChatModule>()
         .graphql("/graphql", graphql)
         .get("/api/rooms", move |_| {
             let manager = Arc::clone(&list.manager);

@@ -1,5 +1,7 @@
 //! Helpers shared by the examples (`cargo run -p examples --example NAME`) and their tests.
 
+pub mod typed_chat;
+
 /// Prints the runtime's logs (`tracing`) on stderr, filtered by `RUST_LOG` (env-filter
 /// syntax, such as `RUST_LOG=armature_ws=debug,info`); `info` when it is unset or invalid.
 /// Calling it twice is harmless.

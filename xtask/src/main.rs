@@ -5,7 +5,10 @@
 //! - `cargo xtask browser`: the demo page in headless Chromium.
 //! - `cargo xtask fuzz [--seconds N]`: every fuzz target for a bounded time.
 //! - `cargo xtask bench`: end-to-end benchmarks against the peers (see `bench.rs`).
+//! - `cargo xtask asyncapi`: rewrites the demo's typed chat AsyncAPI document and client
+//!   (`examples/static/generated/`, see `asyncapi.rs`).
 
+mod asyncapi;
 mod autobahn;
 mod bench;
 mod browser;
@@ -24,8 +27,9 @@ fn main() -> ExitCode {
         Some("autobahn") => autobahn::run(&rest),
         Some("browser") => browser::run(&rest),
         Some("fuzz") => fuzz::run(&rest),
+        Some("asyncapi") => asyncapi::run(&rest),
         _ => {
-            eprintln!("usage: cargo xtask <test|autobahn|browser|fuzz|bench> [options]");
+            eprintln!("usage: cargo xtask <test|autobahn|browser|fuzz|bench|asyncapi> [options]");
             eprintln!("  test   run the whole test suite (what CI runs)");
             eprintln!(
                 "  autobahn  the Autobahn conformance suite against the bench server (--compression: 12.*/13.* too)"
@@ -33,6 +37,9 @@ fn main() -> ExitCode {
             eprintln!("  browser  the demo page in headless Chromium");
             eprintln!("  fuzz [--seconds N]  every fuzz target for N seconds (default 60)");
             eprintln!("  bench  end-to-end benchmarks against the peers");
+            eprintln!(
+                "  asyncapi  rewrite examples/static/generated/ (AsyncAPI document, TS/JS client)"
+            );
             return ExitCode::from(2);
         }
     };

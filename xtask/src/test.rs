@@ -12,6 +12,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let root = workspace_root();
     let python = python_env(&root)?;
     graphql_node_clients(&root)?;
+    crate::asyncapi::node_tools(&root)?;
     let mut cargo = Command::new(env_or("CARGO", "cargo"));
     cargo
         .current_dir(&root)

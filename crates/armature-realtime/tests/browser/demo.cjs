@@ -132,6 +132,23 @@ async function main() {
     await waitFor(async () => (await text(ada, "members")) === "1 online", "the count to drop when Bob leaves");
     check(true, "the member count drops to 1 when Bob leaves");
 
+    // ---- typed chat (the client generated from the server's types) ----
+    await waitFor(async () => (await text(ada, "typed-status")).includes("here as"), "Ada's typed chat to connect");
+    await waitFor(async () => (await text(eve, "typed-status")).includes("here as"), "Eve's typed chat to connect");
+    await ada.getByTestId("typed-text").fill("Typed hello");
+    await ada.getByTestId("typed-send").click();
+    await waitFor(async () => (await text(eve, "typed-messages")).includes("Typed hello"), "Eve to get Ada's typed line");
+    await waitFor(async () => (await ada.getByTestId("typed-text").inputValue()) === "", "Ada's chat:sent reply");
+    check(true, "a typed message round-trips through the generated client (send, broadcast, ack reply)");
+    await ada.getByTestId("typed-text").fill("");
+    await ada.getByTestId("typed-send").click();
+    await waitFor(async () => (await text(ada, "typed-messages")).includes("validation failed"), "the validation error");
+    check(true, "an empty line is refused with a typed validation error");
+    await ada.getByTestId("typed-text").fill("Still connected");
+    await ada.getByTestId("typed-send").click();
+    await waitFor(async () => (await text(eve, "typed-messages")).includes("Still connected"), "a line after the error");
+    check(true, "the typed connection survives the refused message");
+
     // ---- ticker ----
     const ticker = async () => ada.evaluate(() => ({ ...window.armatureDemo.ticker, seqs: window.armatureDemo.seqs.slice() }));
     await waitFor(async () => (await ticker()).received >= 5, "five ticker events");

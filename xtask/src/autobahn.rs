@@ -4,10 +4,15 @@
 //! The suite lives outside the repository (`../shared/autobahn`, or `$AUTOBAHN_DIR`): its
 //! `run.sh` installs it into a virtual environment (here `target/autobahn-venv`) and prints a
 //! one-line summary. Reports go to `$CARGO_TARGET_DIR/autobahn/<route>[-<group>]/index.html`.
-//! Every case of sections 1–10 must be OK or accepted; with `--compression` (or
-//! `AUTOBAHN_COMPRESSION=1`) the server runs with `COMPRESSION=shared` and the 216
-//! permessage-deflate cases (12.*, 13.*) run too, in slices several at a time
-//! (`AUTOBAHN_JOBS`). `docs/conformance.md` explains the non-OK behaviours we accept.
+//! Every case must be OK or accepted. The server runs with `COMPRESSION=shared`; by default
+//! (and so in `cargo xtask test` and CI) `/echo` runs all 517 cases, the 216
+//! permessage-deflate cases (12.*, 13.*) included, and `/fanout` sections 1–10 (301);
+//! `--compression` (or `AUTOBAHN_COMPRESSION=1`) runs all 517 on both routes,
+//! `--no-compression` only sections 1–10 on both. Cases run in fuzzingclient slices
+//! (sections 1–10, then each 12.x and 13.x group), `AUTOBAHN_JOBS` at a time (3 by
+//! default); each `/fanout` slice gets a server of its own, since all `/fanout`
+//! connections of one server share a room. `docs/conformance.md` explains the non-OK
+//! behaviours we accept.
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -38,9 +43,38 @@ struct Slice {
     no_compression: bool,
 }
 
+/// Which routes run the permessage-deflate cases (12.*, 13.*).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Compression {
+    /// `--no-compression`: sections 1–10 only, on both routes.
+    Off,
+    /// The default (and CI's): the compression cases on `/echo`; sections 1–10 on both.
+    Echo,
+    /// `--compression` (or `AUTOBAHN_COMPRESSION=1`): all 517 cases on both routes.
+    Both,
+}
+
+impl Compression {
+    fn on(self, route: &str) -> bool {
+        match self {
+            Compression::Off => false,
+            Compression::Echo => route == "echo",
+            Compression::Both => true,
+        }
+    }
+}
+
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
-    let compression = args.iter().any(|a| a == "--compression")
-        || std::env::var("AUTOBAHN_COMPRESSION").is_ok_and(|v| v == "1");
+    let mode = if args.iter().any(|a| a == "--no-compression") {
+        Compression::Off
+    } else if args.iter().any(|a| a == "--compression")
+        || std::env::var("AUTOBAHN_COMPRESSION").is_ok_and(|v| v == "1")
+    {
+        Compression::Both
+    } else {
+        Compression::Echo
+    };
+    let compression = mode != Compression::Off;
     let root = workspace_root();
     let Some(suite) = suite_dir(&root) else {
         let msg = "the Autobahn suite was not found (set AUTOBAHN_DIR, or keep ../shared/autobahn beside the repository)";
@@ -62,21 +96,39 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
                 "bench_server",
             ]),
     )?;
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target"));
+    let target = crate::test::target_dir(&root);
     let server_bin = target.join("release/examples/bench_server");
+    // One server for every /echo slice; each /fanout slice gets a server of its own, since
+    // all /fanout connections of a server share one room and concurrent slices would see
+    // each other's broadcasts.
+    // The suite's virtual environment, made once before any slice starts (slices that
+    // each found it missing would make it at once and break each other's copy).
+    run_cmd(
+        Command::new(suite.join("setup.sh")).env("AUTOBAHN_VENV", target.join("autobahn-venv")),
+    )?;
+    // AUTOBAHN_ROUTES=echo or =fanout runs one route (to rerun it alone).
+    let only = std::env::var("AUTOBAHN_ROUTES").ok();
+    let routes: Vec<&'static str> = ROUTES
+        .into_iter()
+        .filter(|r| {
+            only.as_deref()
+                .is_none_or(|o| o.split(',').any(|x| x == *r))
+        })
+        .collect();
     let port = free_port()?;
     let mut server = Server::start(&server_bin, port, compression)?;
     let mut slices = Vec::new();
-    for route in ROUTES {
+    // Sections 1–10 of both routes first (the longest slices), then the compression groups.
+    for &route in &routes {
         slices.push(Slice {
             route,
             name: "base".into(),
             cases: "*".into(),
             no_compression: true,
         });
-        if compression {
+    }
+    for &route in &routes {
+        if mode.on(route) {
             for group in COMPRESSION_GROUPS {
                 slices.push(Slice {
                     route,
@@ -87,9 +139,9 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             }
         }
     }
-    // Compression slices several at a time (the client is the slow side); without them
-    // the two routes run one after the other as before.
-    let default_jobs = if compression { "4" } else { "1" };
+    // Slices several at a time (the Python client is the slow side, and each /fanout slice
+    // has its own server); without compression the slices run one after the other.
+    let default_jobs = if compression { "3" } else { "1" };
     let jobs: usize = env_or("AUTOBAHN_JOBS", default_jobs)
         .parse()
         .map_err(|e| format!("AUTOBAHN_JOBS: {e}"))?;
@@ -97,23 +149,22 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let started = Instant::now();
     let mut failures = Vec::new();
     let mut counts = std::collections::BTreeMap::<&str, usize>::new();
-    let mut running: Vec<(usize, Child)> = Vec::new();
+    // A running slice: its index, its run.sh, and its own server for a /fanout slice.
+    let mut running: Vec<(usize, Child, Option<Server>)> = Vec::new();
     let mut pending: Vec<usize> = (0..slices.len()).collect();
     while !pending.is_empty() || !running.is_empty() {
-        // Every /fanout connection joins the same room, so two /fanout slices at once would
-        // see each other's broadcasts: at most one /fanout slice runs at a time.
-        while running.len() < jobs {
-            let fanout_busy = running.iter().any(|(i, _)| slices[*i].route == "fanout");
-            let Some(pos) = pending
-                .iter()
-                .position(|&i| !(fanout_busy && slices[i].route == "fanout"))
-            else {
-                break;
-            };
-            let next = pending.remove(pos);
+        while running.len() < jobs && !pending.is_empty() {
+            let next = pending.remove(0);
             let slice = &slices[next];
             let out = report_dir(&target, slice);
-            let url = format!("ws://127.0.0.1:{port}/{}", slice.route);
+            let own_server = if slice.route == "fanout" {
+                let p = free_port()?;
+                Some((p, Server::start(&server_bin, p, compression)?))
+            } else {
+                None
+            };
+            let slice_port = own_server.as_ref().map_or(port, |(p, _)| *p);
+            let url = format!("ws://127.0.0.1:{slice_port}/{}", slice.route);
             eprintln!(
                 "xtask autobahn: {url} {} (report: {})",
                 slice.cases,
@@ -131,7 +182,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
                 .env("AUTOBAHN_VENV", target.join("autobahn-venv"))
                 .spawn()
                 .map_err(|e| format!("cannot run {}: {e}", suite.join("run.sh").display()))?;
-            running.push((next, child));
+            running.push((next, child, own_server.map(|(_, s)| s)));
         }
         std::thread::sleep(Duration::from_millis(100));
         let mut i = 0;
@@ -144,7 +195,8 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
                 i += 1;
                 continue;
             };
-            let (index, _) = running.swap_remove(i);
+            // Dropping the slice's own server stops it.
+            let (index, _, _) = running.swap_remove(i);
             let slice = &slices[index];
             let out = report_dir(&target, slice);
             let label = format!("/{} {}", slice.route, slice.cases);
@@ -157,22 +209,25 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
                 }
             }
         }
-        if !server.alive() {
-            failures.push("the bench server died during the run".into());
+        let own_died = running
+            .iter_mut()
+            .any(|(_, _, s)| s.as_mut().is_some_and(|s| !s.alive()));
+        if !server.alive() || own_died {
+            failures.push("a bench server died during the run".into());
             break;
         }
     }
-    for (_, mut child) in running {
+    for (_, mut child, _) in running {
         let _ = child.kill();
         let _ = child.wait();
     }
     server.stop();
-    let expected = if compression {
-        CASES_WITH_COMPRESSION
-    } else {
-        CASES_WITHOUT_COMPRESSION
-    };
-    for route in ROUTES {
+    for &route in &routes {
+        let expected = if mode.on(route) {
+            CASES_WITH_COMPRESSION
+        } else {
+            CASES_WITHOUT_COMPRESSION
+        };
         let n = counts.get(route).copied().unwrap_or(0);
         eprintln!("xtask autobahn: /{route}: {n} cases OK or accepted");
         if failures.is_empty() && n != expected {

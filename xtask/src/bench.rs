@@ -97,7 +97,8 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
                     eta(started.elapsed(), done, total),
                 );
                 let args = if opts.quick { sc.quick } else { sc.full };
-                let run = match process::start_server(&paths, pinning, server, &log) {
+                let run = match process::start_server(&paths, pinning, server, &log, sc.compressed)
+                {
                     Err(e) => Run::Failed { error: e },
                     Ok(running) => {
                         match process::run_loadgen(&paths, pinning, &running, args, timeout) {

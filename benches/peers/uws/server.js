@@ -30,6 +30,8 @@ const COMPRESSION = {
   shared: uWS.SHARED_COMPRESSOR,
   dedicated: uWS.DEDICATED_COMPRESSOR,
 }[process.env.COMPRESSION || ''] ?? uWS.DISABLED;
+// send and publish compress only when asked (their `compress` argument defaults to false).
+const COMPRESS = COMPRESSION !== uWS.DISABLED;
 
 const wsBehavior = {
   compression: COMPRESSION,
@@ -40,7 +42,7 @@ const wsBehavior = {
 app.ws('/echo', {
   ...wsBehavior,
   message: (ws, message, isBinary) => {
-    ws.send(message, isBinary);
+    ws.send(message, isBinary, COMPRESS);
   },
 });
 
@@ -51,7 +53,7 @@ app.ws('/fanout', {
   },
   message: (ws, message, isBinary) => {
     // app.publish reaches every subscriber, the sender included (ws.publish would skip it).
-    app.publish(ROOM, message, isBinary);
+    app.publish(ROOM, message, isBinary, COMPRESS);
   },
 });
 

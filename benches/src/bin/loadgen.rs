@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use benches::loadgen::cli::{self, Scenario};
 use benches::loadgen::common::Target;
 use benches::loadgen::system::{SourceAddrs, raise_nofile_limit};
-use benches::loadgen::{echo, fanout, idle};
+use benches::loadgen::{deflate, echo, fanout, idle, payload};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -25,6 +25,8 @@ fn main() -> ExitCode {
     if let Err(e) = raise_nofile_limit() {
         eprintln!("loadgen: cannot raise the open-file limit: {e}");
     }
+    deflate::set_offered(cmd.deflate);
+    payload::set_json_fill(cmd.json_fill);
     let target = Target {
         server: cmd.addr,
         server_pid: cmd.server_pid,
@@ -49,6 +51,20 @@ fn main() -> ExitCode {
     });
     // Dropping the runtime cancels whatever a failed scenario left running.
     drop(runtime);
+    // A compressed run says how much was compressed: a server that negotiated
+    // permessage-deflate but sent everything plain shows 0 compressed messages.
+    let result = result.map(|mut report| {
+        if cmd.deflate {
+            let (conns, messages) = deflate::counts();
+            report.metric("deflate_connections", conns as f64);
+            report.metric("compressed_received", messages as f64);
+            report.param("deflate", 1.0);
+        }
+        if cmd.json_fill {
+            report.param("json_fill", 1.0);
+        }
+        report
+    });
     match result.and_then(|report| serde_json::to_string(&report).map_err(std::io::Error::other)) {
         Ok(json) => {
             println!("{json}");

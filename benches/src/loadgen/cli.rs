@@ -20,6 +20,8 @@ scenarios (PROTOCOL.md defaults in brackets):
   idle-ws   --connections [10000] --settle-ms [2000]   (needs --server-pid)
   idle-sse  --connections [10000] --settle-ms [2000]   (needs --server-pid)
 common: --server-pid PID (memory and CPU figures), --sources [8] (client source addresses)
+        --deflate on|[off] (WebSockets offer permessage-deflate; what they send is compressed)
+        --fill json|[x] (pad payloads with JSON-like text instead of `x`)
 prints one JSON object on stdout";
 
 /// A parsed command line.
@@ -31,6 +33,10 @@ pub struct Command {
     pub server_pid: Option<u32>,
     /// How many source addresses (`127.0.0.2`…) to spread client sockets over.
     pub sources: u8,
+    /// Whether WebSockets offer permessage-deflate (`--deflate on`).
+    pub deflate: bool,
+    /// Whether payloads are padded with JSON-like text (`--fill json`).
+    pub json_fill: bool,
     /// What to run.
     pub scenario: Scenario,
 }
@@ -75,6 +81,16 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
         .map(|v| num::<u8>("sources", &v))
         .transpose()?
         .unwrap_or(8);
+    let deflate = match take("deflate").as_deref() {
+        None | Some("off") => false,
+        Some("on") => true,
+        Some(other) => return Err(format!("--deflate: on or off, not {other:?}")),
+    };
+    let json_fill = match take("fill").as_deref() {
+        None | Some("x") => false,
+        Some("json") => true,
+        Some(other) => return Err(format!("--fill: json or x, not {other:?}")),
+    };
     let mut get = |key: &str, default: u64| -> Result<u64, String> {
         take(key)
             .map(|v| num::<u64>(key, &v))
@@ -118,6 +134,8 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
         addr,
         server_pid,
         sources,
+        deflate,
+        json_fill,
         scenario,
     })
 }
@@ -141,6 +159,9 @@ mod tests {
         let c = parse(&args("echo --addr 127.0.0.1:9000")).unwrap();
         assert_eq!(c.addr.port(), 9000);
         assert_eq!(c.sources, 8);
+        assert!(!c.deflate && !c.json_fill);
+        let c = parse(&args("echo --addr 127.0.0.1:1 --deflate on --fill json")).unwrap();
+        assert!(c.deflate && c.json_fill);
         let Scenario::Echo(e) = c.scenario else {
             panic!("not echo")
         };
@@ -181,6 +202,11 @@ mod tests {
             parse(&args("echo --addr 127.0.0.1:1 --connections x"))
                 .unwrap_err()
                 .contains("not a number")
+        );
+        assert!(
+            parse(&args("echo --addr 127.0.0.1:1 --deflate yes"))
+                .unwrap_err()
+                .contains("--deflate")
         );
         assert!(
             parse(&args("echo --addr 127.0.0.1:1 --connections"))

@@ -5,6 +5,7 @@
 
 pub mod cli;
 pub mod common;
+pub mod deflate;
 pub mod delivery;
 pub mod echo;
 pub mod fanout;

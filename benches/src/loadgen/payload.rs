@@ -7,7 +7,20 @@
 //! [`Clock`] origin, a colon.
 
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
+
+/// Whether payloads are padded with JSON-like text (`--fill json`) instead of `x`.
+static JSON_FILL: AtomicBool = AtomicBool::new(false);
+
+/// The JSON-like padding of `--fill json`: what a chat or dashboard sends, so deflate
+/// meets text it compresses about as well as real traffic, not a run of one letter.
+const JSON_TEXT: &[u8] = br#"{"type":"message","room":"lobby","user":{"id":4182,"name":"ada"},"text":"the build is green again, merging now","sent":"2026-12-02T03:00:00Z","tags":["ci","deploy"],"reactions":{"+1":3,"tada":1}},"#;
+
+/// Pads every payload from now on with JSON-like text (`true`) or `x` (`false`).
+pub fn set_json_fill(on: bool) {
+    JSON_FILL.store(on, Ordering::Relaxed);
+}
 
 /// Digits of the sequence number.
 const SEQ_DIGITS: usize = 10;
@@ -70,7 +83,7 @@ pub fn encode_into(out: &mut Vec<u8>, stamp: Stamp, len: usize) {
         "timestamp too large"
     );
     let start = out.len();
-    out.resize(start + len, b'x');
+    pad(out, len, JSON_FILL.load(Ordering::Relaxed));
     let buf = &mut out[start..];
     write_digits(&mut buf[..SEQ_DIGITS], stamp.seq);
     buf[SEQ_DIGITS] = b':';
@@ -79,6 +92,15 @@ pub fn encode_into(out: &mut Vec<u8>, stamp: Stamp, len: usize) {
         stamp.sent_nanos,
     );
     buf[MIN_LEN - 1] = b':';
+}
+
+/// Appends `len` bytes of padding: JSON-like text, or `x`.
+fn pad(out: &mut Vec<u8>, len: usize, json: bool) {
+    if json {
+        out.extend(JSON_TEXT.iter().cycle().take(len));
+    } else {
+        out.resize(out.len() + len, b'x');
+    }
 }
 
 /// A payload of exactly `len` bytes for `stamp`.
@@ -214,6 +236,15 @@ mod tests {
         );
         p[27] = b'x';
         assert_eq!(parse(&p), Err(PayloadError::BadByte(27)));
+    }
+
+    #[test]
+    fn json_padding_is_printable_and_parses() {
+        let mut p = Vec::new();
+        pad(&mut p, 400, true);
+        assert_eq!(p.len(), 400);
+        assert!(p.iter().all(|b| b.is_ascii_graphic() || *b == b' '));
+        assert!(p.starts_with(br#"{"type":"message""#));
     }
 
     #[test]

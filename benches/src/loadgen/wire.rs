@@ -59,8 +59,18 @@ impl std::error::Error for WireError {}
 /// Decodes the frame at the start of `buf`: `Ok(None)` when more bytes are needed, else
 /// the frame and how many bytes it took.
 pub fn decode(buf: &[u8]) -> Result<Option<(Frame<'_>, usize)>, WireError> {
+    Ok(decode_ext(buf, false)?.map(|(frame, used, _)| (frame, used)))
+}
+
+/// [`decode`] for a connection that negotiated permessage-deflate (`rsv1_ok`): RSV1 is
+/// allowed on a data frame and returned as the third value (the payload is compressed).
+pub fn decode_ext(
+    buf: &[u8],
+    rsv1_ok: bool,
+) -> Result<Option<(Frame<'_>, usize, bool)>, WireError> {
     let [b0, b1, ..] = *buf else { return Ok(None) };
-    if b0 & 0x70 != 0 {
+    let rsv1 = b0 & 0x40 != 0;
+    if b0 & 0x30 != 0 || (rsv1 && (!rsv1_ok || b0 & 0x08 != 0)) {
         return Err(WireError::Reserved);
     }
     let opcode = b0 & 0x0F;
@@ -90,14 +100,25 @@ pub fn decode(buf: &[u8]) -> Result<Option<(Frame<'_>, usize)>, WireError> {
     }
     let end = head + len as usize;
     match buf.get(head..end) {
-        Some(payload) => Ok(Some((Frame { opcode, payload }, end))),
+        Some(payload) => Ok(Some((Frame { opcode, payload }, end, rsv1))),
         None => Ok(None),
     }
 }
 
 /// Appends one final, masked client frame to `out`.
 pub fn encode_masked(out: &mut Vec<u8>, opcode: u8, payload: &[u8], mask: [u8; 4]) {
-    out.push(0x80 | (opcode & 0x0F));
+    encode_masked_rsv(out, opcode, false, payload, mask);
+}
+
+/// [`encode_masked`] with RSV1 set when `compressed` (a permessage-deflate message).
+pub fn encode_masked_rsv(
+    out: &mut Vec<u8>,
+    opcode: u8,
+    compressed: bool,
+    payload: &[u8],
+    mask: [u8; 4],
+) {
+    out.push(0x80 | if compressed { 0x40 } else { 0 } | (opcode & 0x0F));
     let len = payload.len();
     if len < 126 {
         out.push(0x80 | len as u8);
@@ -189,6 +210,21 @@ mod tests {
         let mut huge = vec![0x82, 127];
         huge.extend_from_slice(&(MAX_PAYLOAD + 1).to_be_bytes());
         assert_eq!(decode(&huge), Err(WireError::TooLarge(MAX_PAYLOAD + 1)));
+    }
+
+    #[test]
+    fn rsv1_only_where_deflate_was_negotiated() {
+        let compressed = [0xC1, 0x01, 0x00];
+        assert_eq!(decode(&compressed), Err(WireError::Reserved));
+        let (frame, used, rsv1) = decode_ext(&compressed, true).unwrap().unwrap();
+        assert_eq!((frame.opcode, used, rsv1), (OP_TEXT, 3, true));
+        assert!(!decode_ext(&[0x81, 0x00], true).unwrap().unwrap().2);
+        // never on a control frame, and RSV2/RSV3 stay refused
+        assert_eq!(decode_ext(&[0xC9, 0x00], true), Err(WireError::Reserved));
+        assert_eq!(decode_ext(&[0xA1, 0x00], true), Err(WireError::Reserved));
+        let mut out = Vec::new();
+        encode_masked_rsv(&mut out, OP_TEXT, true, b"", [0; 4]);
+        assert_eq!(out, [0xC1, 0x80, 0, 0, 0, 0]);
     }
 
     #[test]

@@ -16,6 +16,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
+use super::deflate::{self, Inflater};
 use super::system::connect_from;
 use super::wire::{self, Frame, MaskSource, WireError};
 
@@ -36,6 +37,9 @@ pub struct WsConn {
 pub struct WsReader {
     stream: OwnedReadHalf,
     read_buf: BytesMut,
+    /// permessage-deflate, when the server accepted it: the inflating side and the buffer
+    /// a compressed message is inflated into.
+    inflater: Option<Box<(Inflater, Vec<u8>)>>,
 }
 
 /// The sending half of a [`WsConn`].
@@ -44,6 +48,9 @@ pub struct WsWriter {
     stream: OwnedWriteHalf,
     write_buf: Vec<u8>,
     masks: MaskSource,
+    /// permessage-deflate was negotiated: messages go out compressed (RSV1), through this
+    /// scratch buffer.
+    deflate: Option<Vec<u8>>,
 }
 
 /// The value of `Sec-WebSocket-Accept` a server must answer to `key`.
@@ -134,6 +141,11 @@ impl WsConn {
         let req = match protocol {
             Some(protocol) => req.header(http::header::SEC_WEBSOCKET_PROTOCOL, protocol),
             None => req,
+        };
+        let req = if deflate::offered() {
+            req.header(http::header::SEC_WEBSOCKET_EXTENSIONS, deflate::OFFER)
+        } else {
+            req
         }
         .body(Empty::<Bytes>::new())
         .map_err(other)?;
@@ -146,6 +158,16 @@ impl WsConn {
         if got.map(|v| v.as_bytes()) != Some(expected.as_bytes()) {
             return Err(other(format!("GET {path}: wrong Sec-WebSocket-Accept")));
         }
+        let extensions = res
+            .headers()
+            .get(http::header::SEC_WEBSOCKET_EXTENSIONS)
+            .map(|v| v.to_str().unwrap_or("?"));
+        if extensions.is_some() && !deflate::offered() {
+            return Err(other(format!("GET {path}: an extension nobody offered")));
+        }
+        let inflater =
+            deflate::parse_answer(extensions).map_err(|e| other(format!("GET {path}: {e}")))?;
+        let compressing = inflater.is_some();
         let upgraded = hyper::upgrade::on(res).await.map_err(other)?;
         let parts = upgraded
             .downcast::<TokioIo<TcpStream>>()
@@ -158,11 +180,13 @@ impl WsConn {
             reader: WsReader {
                 stream: read_half,
                 read_buf,
+                inflater: inflater.map(|i| Box::new((i, Vec::new()))),
             },
             writer: WsWriter {
                 stream: write_half,
                 write_buf: Vec::with_capacity(256),
                 masks: MaskSource::new(seed),
+                deflate: compressing.then(Vec::new),
             },
         })
     }
@@ -194,10 +218,26 @@ impl WsConn {
 }
 
 impl WsWriter {
-    /// Queues one masked frame; it leaves with the next [`flush`](Self::flush).
+    /// Queues one masked frame; it leaves with the next [`flush`](Self::flush). With
+    /// permessage-deflate a text or binary message goes out compressed.
     pub fn queue(&mut self, opcode: u8, payload: &[u8]) {
         let key = self.masks.next_key();
-        wire::encode_masked(&mut self.write_buf, opcode, payload, key);
+        let data = opcode == wire::OP_TEXT || opcode == wire::OP_BINARY;
+        let compressed = match self.deflate.as_mut().filter(|_| data) {
+            Some(scratch) => deflate::deflate(payload, scratch)
+                .is_ok()
+                .then_some(scratch),
+            None => None,
+        };
+        match compressed {
+            Some(packed) => wire::encode_masked_rsv(&mut self.write_buf, opcode, true, packed, key),
+            None => wire::encode_masked(&mut self.write_buf, opcode, payload, key),
+        }
+    }
+
+    /// Whether permessage-deflate was negotiated on this connection.
+    pub fn is_compressed(&self) -> bool {
+        self.deflate.is_some()
     }
 
     /// Writes every queued frame in one `write_all`.
@@ -226,9 +266,19 @@ impl WsReader {
             let mut count = 0;
             let mut used = 0;
             loop {
-                match wire::decode(&self.read_buf[used..]) {
-                    Ok(Some((frame, n))) => {
-                        on_frame(frame);
+                match wire::decode_ext(&self.read_buf[used..], self.inflater.is_some()) {
+                    Ok(Some((frame, n, compressed))) => {
+                        match (&mut self.inflater, compressed) {
+                            (Some(state), true) => {
+                                let (inflater, out) = &mut **state;
+                                inflater.inflate(frame.payload, out)?;
+                                on_frame(Frame {
+                                    opcode: frame.opcode,
+                                    payload: out,
+                                });
+                            }
+                            _ => on_frame(frame),
+                        }
                         used += n;
                         count += 1;
                     }

@@ -30,10 +30,17 @@ pub(crate) const GRAPHQL_SERVERS: [&str; 2] = ["armature-graphql", "async-graphq
 /// The GraphQL scenario's id.
 pub(crate) const GRAPHQL_SCENARIO: &str = "graphql-1k";
 
+/// Servers that serve the compressed scenarios (permessage-deflate with a shared
+/// compressor): ours and uWebSockets.
+pub(crate) const COMPRESSING_SERVERS: [&str; 2] = ["armature", "uws"];
+
 /// True when `server` runs `scenario`: the GraphQL pair runs the GraphQL scenario only,
-/// every other server every other scenario.
+/// every other server every other scenario, except the compressed ones, which only the
+/// compressing servers run.
 pub(crate) fn runs(server: &str, scenario: &str) -> bool {
+    let compressed = self::scenario(scenario).is_some_and(|s| s.compressed);
     GRAPHQL_SERVERS.contains(&server) == (scenario == GRAPHQL_SCENARIO)
+        && (!compressed || COMPRESSING_SERVERS.contains(&server))
 }
 
 /// Every server, ours first.
@@ -121,6 +128,9 @@ pub(crate) struct Scenario {
     /// holds when other work takes the server's core away (the chart falls back to the
     /// first row if no server has it).
     pub(crate) chart_row: usize,
+    /// The server runs with permessage-deflate on (`COMPRESSION=shared`: our shared mode,
+    /// uWebSockets' `SHARED_COMPRESSOR`) and the generator offers it (`--deflate on`).
+    pub(crate) compressed: bool,
 }
 
 const fn row(metric: &'static str, label: &'static str, better: Better) -> Row {
@@ -130,6 +140,16 @@ const fn row(metric: &'static str, label: &'static str, better: Better) -> Row {
         better,
     }
 }
+
+const ECHO_ROWS: &[Row] = &[
+    row("round_trips_per_s", "round trips/s", Better::Higher),
+    row(
+        "round_trips_per_cpu_s",
+        "round trips per server CPU-second",
+        Better::Higher,
+    ),
+    row("p99_us", "p99 latency µs", Better::Lower),
+];
 
 const FANOUT_ROWS: &[Row] = &[
     row("deliveries_per_s", "deliveries/s", Better::Higher),
@@ -142,8 +162,12 @@ const FANOUT_ROWS: &[Row] = &[
     row("missing", "missing deliveries", Better::Zero),
 ];
 
-/// Every scenario of PROTOCOL.md, and the GraphQL one.
-pub(crate) const SCENARIOS: [Scenario; 8] = [
+/// The generator options of a compressed scenario: permessage-deflate offered, payloads
+/// of JSON-like text (a few hundred bytes, so compression pays).
+const DEFLATE: [&str; 4] = ["--deflate", "on", "--fill", "json"];
+
+/// Every scenario of PROTOCOL.md, the GraphQL one, and the compressed ones.
+pub(crate) const SCENARIOS: [Scenario; 12] = [
     Scenario {
         id: "echo",
         label: "echo, 64 conns × 16 in flight",
@@ -169,16 +193,9 @@ pub(crate) const SCENARIOS: [Scenario; 8] = [
             "--duration-s",
             "1",
         ],
-        rows: &[
-            row("round_trips_per_s", "round trips/s", Better::Higher),
-            row(
-                "round_trips_per_cpu_s",
-                "round trips per server CPU-second",
-                Better::Higher,
-            ),
-            row("p99_us", "p99 latency µs", Better::Lower),
-        ],
+        rows: ECHO_ROWS,
         chart_row: 1,
+        compressed: false,
     },
     Scenario {
         id: "fanout-1k",
@@ -203,6 +220,7 @@ pub(crate) const SCENARIOS: [Scenario; 8] = [
         ],
         rows: FANOUT_ROWS,
         chart_row: 1,
+        compressed: false,
     },
     Scenario {
         id: "fanout-10k",
@@ -227,6 +245,7 @@ pub(crate) const SCENARIOS: [Scenario; 8] = [
         ],
         rows: FANOUT_ROWS,
         chart_row: 1,
+        compressed: false,
     },
     Scenario {
         id: "sse-1k",
@@ -251,6 +270,7 @@ pub(crate) const SCENARIOS: [Scenario; 8] = [
         ],
         rows: FANOUT_ROWS,
         chart_row: 1,
+        compressed: false,
     },
     Scenario {
         id: "idle-ws",
@@ -259,6 +279,7 @@ pub(crate) const SCENARIOS: [Scenario; 8] = [
         quick: &["idle-ws", "--connections", "500", "--settle-ms", "300"],
         rows: &[row("kib_per_conn", "KiB per connection", Better::Lower)],
         chart_row: 0,
+        compressed: false,
     },
     Scenario {
         id: "idle-sse",
@@ -267,6 +288,7 @@ pub(crate) const SCENARIOS: [Scenario; 8] = [
         quick: &["idle-sse", "--connections", "500", "--settle-ms", "300"],
         rows: &[row("kib_per_conn", "KiB per client", Better::Lower)],
         chart_row: 0,
+        compressed: false,
     },
     Scenario {
         id: "idle-ws-max",
@@ -276,6 +298,7 @@ pub(crate) const SCENARIOS: [Scenario; 8] = [
         // the cell shows "(N of 50 k opened)": the largest count the open-file limit allowed
         rows: &[row("kib_per_conn", "KiB per connection", Better::Lower)],
         chart_row: 0,
+        compressed: false,
     },
     Scenario {
         id: GRAPHQL_SCENARIO,
@@ -300,6 +323,135 @@ pub(crate) const SCENARIOS: [Scenario; 8] = [
         ],
         rows: FANOUT_ROWS,
         chart_row: 1,
+        compressed: false,
+    },
+    Scenario {
+        id: "echo-deflate",
+        label: "echo, permessage-deflate, 300-byte JSON, 64 conns × 16 in flight",
+        full: &[
+            "echo",
+            "--connections",
+            "64",
+            "--in-flight",
+            "16",
+            "--payload",
+            "300",
+            "--duration-s",
+            "5",
+            DEFLATE[0],
+            DEFLATE[1],
+            DEFLATE[2],
+            DEFLATE[3],
+        ],
+        quick: &[
+            "echo",
+            "--connections",
+            "64",
+            "--in-flight",
+            "16",
+            "--payload",
+            "300",
+            "--duration-s",
+            "1",
+            DEFLATE[0],
+            DEFLATE[1],
+            DEFLATE[2],
+            DEFLATE[3],
+        ],
+        rows: ECHO_ROWS,
+        chart_row: 1,
+        compressed: true,
+    },
+    Scenario {
+        id: "fanout-1k-deflate",
+        label: "WS fan-out, permessage-deflate, 300-byte JSON, 1,000 subscribers",
+        full: &[
+            "fanout",
+            "--subscribers",
+            "1000",
+            "--messages",
+            "1000",
+            "--payload",
+            "300",
+            DEFLATE[0],
+            DEFLATE[1],
+            DEFLATE[2],
+            DEFLATE[3],
+        ],
+        quick: &[
+            "fanout",
+            "--subscribers",
+            "100",
+            "--messages",
+            "200",
+            "--payload",
+            "300",
+            DEFLATE[0],
+            DEFLATE[1],
+            DEFLATE[2],
+            DEFLATE[3],
+        ],
+        rows: FANOUT_ROWS,
+        chart_row: 1,
+        compressed: true,
+    },
+    Scenario {
+        id: "fanout-10k-deflate",
+        label: "WS fan-out, permessage-deflate, 300-byte JSON, 10,000 subscribers",
+        full: &[
+            "fanout",
+            "--subscribers",
+            "10000",
+            "--messages",
+            "100",
+            "--payload",
+            "300",
+            DEFLATE[0],
+            DEFLATE[1],
+            DEFLATE[2],
+            DEFLATE[3],
+        ],
+        quick: &[
+            "fanout",
+            "--subscribers",
+            "500",
+            "--messages",
+            "50",
+            "--payload",
+            "300",
+            DEFLATE[0],
+            DEFLATE[1],
+            DEFLATE[2],
+            DEFLATE[3],
+        ],
+        rows: FANOUT_ROWS,
+        chart_row: 1,
+        compressed: true,
+    },
+    Scenario {
+        id: "idle-ws-deflate",
+        label: "idle WebSocket connections, permessage-deflate negotiated",
+        full: &[
+            "idle-ws",
+            "--connections",
+            "10000",
+            "--settle-ms",
+            "2000",
+            DEFLATE[0],
+            DEFLATE[1],
+        ],
+        quick: &[
+            "idle-ws",
+            "--connections",
+            "500",
+            "--settle-ms",
+            "300",
+            DEFLATE[0],
+            DEFLATE[1],
+        ],
+        rows: &[row("kib_per_conn", "KiB per connection", Better::Lower)],
+        chart_row: 0,
+        compressed: true,
     },
 ];
 

@@ -24,7 +24,10 @@ usage: cargo xtask bench [--quick] [--servers a,b] [--scenarios x,y] [--runs N]
   --quick      small counts and short runs (a 1-2 minute smoke run); 1 run unless --runs
   --servers    any of: armature, tokio-tungstenite, axum, fastwebsockets, uws (default: all)
   --scenarios  any of: echo, fanout-1k, fanout-10k, sse-1k, idle-ws, idle-sse,
-               idle-ws-max, redis (the two-node Redis step) (default: all)
+               idle-ws-max, graphql-1k, echo-deflate, fanout-1k-deflate,
+               fanout-10k-deflate, idle-ws-deflate, redis (the two-node Redis step)
+               (default: all; the -deflate ones run with permessage-deflate on ours and
+               uws only)
   --runs N     runs per scenario and server, medians reported (default 3)
   --render     run nothing; rewrite report.md and chart.svg from results.json
 writes target/bench-report/{results.json, report.md, chart.svg}";

@@ -213,13 +213,15 @@ fn free_port() -> Result<u16, String> {
     l.local_addr().map(|a| a.port()).map_err(|e| e.to_string())
 }
 
-/// Starts `server` on core 0 with `WORKERS=1`, logging its stderr to `log`, and waits (at
-/// most 15 s) until it accepts connections.
+/// Starts `server` on core 0 with `WORKERS=1` (and `COMPRESSION=shared` when
+/// `compressed`), logging its stderr to `log`, and waits (at most 15 s) until it accepts
+/// connections.
 pub(crate) fn start_server(
     paths: &Paths,
     pinning: Pinning,
     server: &Server,
     log: &Path,
+    compressed: bool,
 ) -> Result<RunningServer, String> {
     let port = free_port()?;
     let mut cmd = match server.launch {
@@ -242,6 +244,11 @@ pub(crate) fn start_server(
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(log_file);
+    if compressed {
+        cmd.env("COMPRESSION", "shared");
+    } else {
+        cmd.env_remove("COMPRESSION");
+    }
     let child = cmd
         .spawn()
         .map_err(|e| format!("cannot start {}: {e}", server.id))?;

@@ -13,6 +13,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let python = python_env(&root)?;
     graphql_node_clients(&root)?;
     crate::asyncapi::node_tools(&root)?;
+    ws_node_client(&root)?;
     let mut cargo = Command::new(env_or("CARGO", "cargo"));
     cargo
         .current_dir(&root)
@@ -40,6 +41,21 @@ fn graphql_node_clients(root: &Path) -> Result<(), String> {
         return Ok(());
     }
     eprintln!("xtask: npm ci in {} (GraphQL clients)", dir.display());
+    run_cmd(
+        Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund", "--prefix"])
+            .arg(&dir),
+    )
+}
+
+/// The npm `ws` client that armature-ws's permessage-deflate test (`tests/node_deflate.rs`)
+/// runs against our server, installed from its lock file into the test's own folder.
+fn ws_node_client(root: &Path) -> Result<(), String> {
+    let dir = root.join("crates/armature-ws/tests/node");
+    if dir.join("node_modules/ws").exists() {
+        return Ok(());
+    }
+    eprintln!("xtask: npm ci in {} (the ws client)", dir.display());
     run_cmd(
         Command::new("npm")
             .args(["ci", "--no-audit", "--no-fund", "--prefix"])

@@ -65,9 +65,11 @@ async fn python_websockets_dedicated_mode() {
     }
 }
 
-/// Three compressing members and two plain ones: one broadcast is deflated once (the
-/// per-thread counter of shared compressions moves by one on the broadcasting thread) and
-/// every member reads the same text.
+/// Three shared-mode members, two plain ones and two whose route is in dedicated mode
+/// (context takeover, per-route override): one broadcast is deflated once for the shared
+/// members (the per-thread counter of shared compressions moves by one on the broadcasting
+/// thread; the dedicated members compress with their own compressors) and every member
+/// reads the same text.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_room_broadcast_is_compressed_once_for_all_shared_members() {
     let Some(python) = python_with_websockets("permessage-deflate interop test").await else {
@@ -78,7 +80,7 @@ async fn a_room_broadcast_is_compressed_once_for_all_shared_members() {
     let mut child = tokio::process::Command::new(&python)
         .arg(script("room_clients.py"))
         .arg(server.url("/room/once"))
-        .args(["3", "2"])
+        .args(["3", "2", "2"])
         .stdout(Stdio::piped())
         .spawn()
         .expect("python did not start");
@@ -89,7 +91,7 @@ async fn a_room_broadcast_is_compressed_once_for_all_shared_members() {
         .unwrap();
     assert_eq!(ready.as_deref(), Some("ready"));
     let room = server.manager.get_room("once").await.expect("room exists");
-    assert_eq!(room.len(), 5);
+    assert_eq!(room.len(), 7);
     let text = format!(
         "{{\"event\":\"tick\",\"payload\":\"{}\"}}",
         "abc".repeat(100)
@@ -100,7 +102,7 @@ async fn a_room_broadcast_is_compressed_once_for_all_shared_members() {
     assert_eq!(
         shared_compressions() - before,
         1,
-        "deflated once for three members"
+        "deflated once for three shared members"
     );
     let mut got = Vec::new();
     while let Some(line) = tokio::time::timeout(WAIT, lines.next_line())
@@ -115,10 +117,18 @@ async fn a_room_broadcast_is_compressed_once_for_all_shared_members() {
     }
     got.sort();
     let prefix = &text[..20];
-    let expected: Vec<String> = ["deflate", "deflate", "deflate", "plain", "plain"]
-        .iter()
-        .map(|kind| format!("{kind} {} {prefix}", text.len()))
-        .collect();
+    let expected: Vec<String> = [
+        "dedicated",
+        "dedicated",
+        "deflate",
+        "deflate",
+        "deflate",
+        "plain",
+        "plain",
+    ]
+    .iter()
+    .map(|kind| format!("{kind} {} {prefix}", text.len()))
+    .collect();
     assert_eq!(got, expected);
     let _ = child.wait().await;
 }

@@ -46,9 +46,19 @@ impl TestServer {
                 let manager = routes.clone();
                 async move {
                     let path = req.uri().path().to_owned();
+                    // `?dedicated`: this route's permessage-deflate is dedicated mode
+                    // (context takeover), whatever the server's config says.
+                    let dedicated = req.uri().query() == Some("dedicated");
                     let upgrade = match WebSocketUpgrade::from_request(&mut req) {
                         Ok(upgrade) => upgrade.protocols(["chat", "superchat"]),
                         Err(rejection) => return rejection.into_response::<Full<Bytes>>(),
+                    };
+                    let upgrade = if dedicated {
+                        upgrade.compression(Some(
+                            armature_ws::permessage_deflate::DeflateConfig::dedicated(15),
+                        ))
+                    } else {
+                        upgrade
                     };
                     upgrade.on_upgrade(move |socket| route(path, socket, manager))
                 }

@@ -1,8 +1,10 @@
-"""Room members for the compress-once test: N clients with permessage-deflate and M without
-join ws://.../room/NAME, print "ready", then each prints the first broadcast it receives
-with whether its connection compresses, and the script exits.
+"""Room members for the compress-once test: N clients with permessage-deflate, M without
+and D with permessage-deflate on the route's dedicated mode (URL?dedicated) join
+ws://.../room/NAME, print "ready", then each prints the first broadcast it receives with
+how its connection compresses (deflate: shared mode, server_no_context_takeover;
+dedicated: the server keeps its context; plain), and the script exits.
 
-Usage: python room_clients.py URL N_DEFLATE N_PLAIN
+Usage: python room_clients.py URL N_DEFLATE N_PLAIN [N_DEDICATED]
 """
 
 import asyncio
@@ -17,21 +19,33 @@ async def member(url, compression, joined, results):
         assert hello.startswith("joined"), hello
         joined.release()
         msg = await asyncio.wait_for(ws.recv(), 30)
-        results.append((bool(ws.protocol.extensions), msg))
+        agreed = ws.response.headers.get("Sec-WebSocket-Extensions", "")
+        if not ws.protocol.extensions:
+            kind = "plain"
+        elif "server_no_context_takeover" in agreed:
+            kind = "deflate"
+        else:
+            kind = "dedicated"
+        results.append((kind, msg))
 
 
-async def main(url, n_deflate, n_plain):
+async def main(url, n_deflate, n_plain, n_dedicated):
     joined = asyncio.Semaphore(0)
     results = []
     tasks = [asyncio.create_task(member(url, "deflate", joined, results)) for _ in range(n_deflate)]
     tasks += [asyncio.create_task(member(url, None, joined, results)) for _ in range(n_plain)]
+    tasks += [
+        asyncio.create_task(member(url + "?dedicated", "deflate", joined, results))
+        for _ in range(n_dedicated)
+    ]
     for _ in tasks:
         await asyncio.wait_for(joined.acquire(), 10)
     print("ready", flush=True)
     await asyncio.gather(*tasks)
-    for compressed, msg in results:
-        print(f"{'deflate' if compressed else 'plain'} {len(msg)} {msg[:20]}", flush=True)
+    for kind, msg in results:
+        print(f"{kind} {len(msg)} {msg[:20]}", flush=True)
     print("done", flush=True)
 
 
-asyncio.run(main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3])))
+n_dedicated = int(sys.argv[4]) if len(sys.argv) > 4 else 0
+asyncio.run(main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), n_dedicated))

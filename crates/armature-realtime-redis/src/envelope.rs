@@ -5,15 +5,18 @@
 //! offset  size  field
 //! 0       2     magic "AR"
 //! 2       1     version (1)
-//! 3       1     kind: 1 room broadcast, 2 direct (one connection), 3 SSE event
+//! 3       1     kind: 1 room broadcast, 2 direct (one connection), 3 SSE event,
+//!               4 close a user's connections (logout)
 //! 4       1     origin length O (1..=255)
 //! 5       O     origin node id (UTF-8)
 //! 5+O     8     numbering epoch (u64, big-endian): high half random per process start,
 //!               low half the channel's numbering on that process
 //! 13+O    8     sequence number (u64, big-endian): per origin and channel, from 1
 //! 21+O    2     tag length T (u16, big-endian); 0xFFFF = no tag
-//! 23+O    T     tag (UTF-8): room: the except id; direct: the target id; SSE: the event id
-//! 23+O+T  ...   payload: room and direct: one encoded WebSocket frame; SSE: the event bytes
+//! 23+O    T     tag (UTF-8): room: the except id; direct: the target id; SSE: the event id;
+//!               close user: the user id
+//! 23+O+T  ...   payload: room and direct: one encoded WebSocket frame; SSE: the event bytes;
+//!               close user: the close reason (UTF-8, may be empty)
 //! ```
 
 use bytes::{BufMut, Bytes, BytesMut};
@@ -37,6 +40,8 @@ pub enum Kind {
     Direct,
     /// An SSE event: its wire bytes, and its id.
     Sse,
+    /// Close every connection of one user (its id in the tag), on every node: logout.
+    CloseUser,
 }
 
 impl Kind {
@@ -45,6 +50,7 @@ impl Kind {
             Kind::Room => 1,
             Kind::Direct => 2,
             Kind::Sse => 3,
+            Kind::CloseUser => 4,
         }
     }
 
@@ -53,6 +59,7 @@ impl Kind {
             1 => Some(Kind::Room),
             2 => Some(Kind::Direct),
             3 => Some(Kind::Sse),
+            4 => Some(Kind::CloseUser),
             _ => None,
         }
     }
@@ -268,6 +275,8 @@ mod tests {
             (Kind::Direct, Some("b-9"), frame.clone()),
             (Kind::Sse, Some("42"), b"id: 42\ndata: x\n\n".to_vec()),
             (Kind::Sse, None, b"data: \xe2\x82\xac\n\n".to_vec()),
+            (Kind::CloseUser, Some("alice"), b"logged out".to_vec()),
+            (Kind::CloseUser, Some("bob"), Vec::new()),
         ] {
             let bytes = encode(kind, "node-a-", u64::MAX, 1 << 40, tag, &payload);
             let env = decode(bytes).unwrap();

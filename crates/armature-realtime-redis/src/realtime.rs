@@ -211,6 +211,32 @@ impl RedisRealtime {
         Ok(())
     }
 
+    /// Sets what closes every connection of a user on this node (user id, close reason;
+    /// returns how many it closed), and subscribes this node to the cluster-wide users
+    /// channel, so that [`close_user`](Self::close_user) on any node reaches it. With the
+    /// facade: `redis.on_close_user(move |user, _| app.close_user(user))`.
+    pub fn on_close_user(&self, close: impl Fn(&str, &str) -> usize + Send + Sync + 'static) {
+        self.node
+            .set_close_user(crate::routes::CloseUser(Arc::new(close)));
+    }
+
+    /// Logout everywhere: closes every connection of `user` on this node at once (through
+    /// the [`on_close_user`](Self::on_close_user) function) and publishes a
+    /// [`Kind::CloseUser`](crate::envelope::Kind::CloseUser) envelope that every other node
+    /// subscribed to the users channel handles on arrival. Returns how many connections it
+    /// closed here; delivery to other nodes is not confirmed (a node that is cut off from
+    /// Redis at that moment misses it; the outbox holds it while the link reconnects).
+    pub fn close_user(&self, user: &str, reason: &str) -> usize {
+        let here = self
+            .node
+            .close_user_handler()
+            .map_or(0, |close| (close.0)(user, reason));
+        let channel = self.node.users_channel();
+        self.node
+            .publish(&channel, Kind::CloseUser, Some(user), reason.as_bytes());
+        here
+    }
+
     /// Shares `broadcaster` with every node that attaches a broadcaster under the same
     /// `name`: its broadcasts reach their clients, and theirs reach its clients and
     /// history. Returns it, ready to use.

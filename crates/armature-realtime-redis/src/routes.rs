@@ -18,6 +18,19 @@ use crate::outbox::Outbox;
 use crate::sequence::{GapTracker, Verdict};
 use crate::stats::{Counters, RedisEvent};
 
+/// Closes every connection of a user on this node (user id, reason); returns how many.
+#[derive(Clone)]
+pub(crate) struct CloseUser(pub(crate) Arc<CloseUserFn>);
+
+/// `(user id, reason) -> connections closed`.
+pub(crate) type CloseUserFn = dyn Fn(&str, &str) -> usize + Send + Sync;
+
+impl std::fmt::Debug for CloseUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CloseUser(..)")
+    }
+}
+
 /// The channels wanted, and who gets what arrives on them.
 #[derive(Debug, Default)]
 pub(crate) struct Routes {
@@ -27,6 +40,9 @@ pub(crate) struct Routes {
     hubs: HashMap<Arc<str>, Hub>,
     /// SSE channel → the broadcaster.
     sse: HashMap<Arc<str>, Weak<SseBroadcaster>>,
+    /// The cluster-wide users channel and what closes a user's connections on this node
+    /// (set by [`RedisRealtime::on_close_user`](crate::RedisRealtime::on_close_user)).
+    users: Option<(Arc<str>, CloseUser)>,
     /// Durable channel → its stream (subscribed for as long as it is declared).
     pub(crate) durable: HashMap<Arc<str>, Arc<DurableChannel>>,
     /// Bumped whenever the set of wanted channels changes.
@@ -46,6 +62,7 @@ impl Routes {
             .chain(self.hubs.keys())
             .chain(self.sse.keys())
             .chain(self.durable.keys())
+            .chain(self.users.as_ref().map(|(channel, _)| channel))
             .cloned()
             .collect()
     }
@@ -268,7 +285,7 @@ impl Node {
                     (None, _) => false,
                 }
             }
-            Kind::Direct => false,
+            Kind::Direct | Kind::CloseUser => false,
         };
         if routed {
             Counters::bump(&self.counters.delivered);
@@ -351,6 +368,27 @@ impl Node {
         routes.hubs.values().find(|h| h.node_id() == node).cloned()
     }
 
+    /// The cluster-wide channel of user-wide commands (logout).
+    pub(crate) fn users_channel(&self) -> Arc<str> {
+        Arc::from(format!("{}users", self.config.channel_prefix))
+    }
+
+    /// Subscribes to the users channel; `close` runs for every logout from another node.
+    pub(crate) fn set_close_user(&self, close: CloseUser) {
+        let channel = self.users_channel();
+        let mut routes = self.routes.write();
+        let new = routes.users.is_none();
+        routes.users = Some((channel, close));
+        if new {
+            self.changed(&mut routes);
+        }
+    }
+
+    /// What closes a user's connections here, if set.
+    pub(crate) fn close_user_handler(&self) -> Option<CloseUser> {
+        self.routes.read().users.as_ref().map(|(_, c)| c.clone())
+    }
+
     pub(crate) fn add_sse(&self, channel: Arc<str>, broadcaster: Weak<SseBroadcaster>) {
         let mut routes = self.routes.write();
         routes.sse.insert(channel, broadcaster);
@@ -375,6 +413,7 @@ impl Node {
                 || routes.hubs.contains_key(channel)
                 || routes.sse.contains_key(channel)
                 || routes.durable.contains_key(channel)
+                || routes.users.as_ref().is_some_and(|(c, _)| &**c == channel)
         };
         if wanted {
             self.lost.lock().push(Arc::from(channel));
@@ -478,6 +517,15 @@ impl Node {
                     None => false,
                 }
             }
+            Kind::CloseUser => match self.close_user_handler() {
+                Some(close) => {
+                    let user = env.tag.as_deref().unwrap_or_default();
+                    let reason = std::str::from_utf8(&env.payload).unwrap_or_default();
+                    (close.0)(user, reason);
+                    true
+                }
+                None => false,
+            },
             Kind::Sse => {
                 let broadcaster = self.routes.read().sse.get(channel).and_then(Weak::upgrade);
                 match (broadcaster, EncodedEvent::from_parts(env.tag, env.payload)) {

@@ -15,6 +15,22 @@
 //! - Chat: `ws://HOST/ws/chat/:room?name=NAME`. Every message is JSON: `{"type":"message",
 //!   "room","name","text"}` for chat lines and `{"type":"members","room","count"}` whenever
 //!   someone joins or leaves. A client's first `members` message tells it has joined.
+//! - Chat security: the `Origin` check is on (the default): a page served from another
+//!   origin cannot open the chat's WebSocket (`403` before the upgrade). Each connection
+//!   may send **20 lines a second, in bursts of up to 120** (`#[rate_limit]`); a faster
+//!   client is closed with 1008 `"message rate exceeded"`, and the others in its room lose
+//!   nothing.
+//! - Sign-in: `GET /api/token?name=NAME` returns `{"token","user","expires_in"}`, a JWT
+//!   (HS256, one hour) for that name. The page then opens the chat with
+//!   `new WebSocket(url, ["bearer", token])`: the token travels in `Sec-WebSocket-Protocol`
+//!   (never in the URL), the server answers the `bearer` subprotocol, verifies the token
+//!   before the upgrade (a bad one is accepted and closed with 4401, which the page can
+//!   see), and the handler gets the user: its lines carry `"verified": true` and the name
+//!   from the token, and its first message is `{"type":"welcome","user","verified":true}`.
+//!   Without a token the chat stays open to anonymous names (`?name=`). `GET /api/logout`
+//!   with `Authorization: Bearer <token>` closes every chat connection of that user with
+//!   1008 (on every node with Redis). The key is `DEMO_JWT_SECRET` (give every node the
+//!   same one), else random per process.
 //! - Ticker: `GET /events/ticker` streams `price` events. Tick `n` happens at
 //!   `n × period` on the wall clock and its price is a pure function of `n`, so a restarted
 //!   server rebuilds the recent history at start-up: a browser that reconnects with
@@ -56,10 +72,13 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use armature_realtime::body::json_response;
+use armature_realtime::guard::{FromRequestHead, Guard};
+use armature_realtime::jwt::JwtAuth;
 use armature_realtime::prelude::*;
 use armature_realtime::sse::SseConfig;
 use armature_realtime::ws::WebSocketConfig;
 use armature_realtime::ws_core::encode_message;
+use armature_realtime::{Container, Injectable};
 use armature_realtime_redis::{RedisConfig, RedisRealtime};
 use serde::Serialize;
 
@@ -207,7 +226,12 @@ enum ChatEvent<'a> {
         /// The node that relayed the line (with Redis).
         #[serde(skip_serializing_if = "Option::is_none")]
         node: Option<&'a str>,
+        /// The name is the signed-in user's (from a verified token).
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        verified: bool,
     },
+    /// To a signed-in client, first: the user its token names.
+    Welcome { user: &'a str, verified: bool },
     Members {
         room: &'a str,
         /// Members connected to this node.
@@ -220,6 +244,106 @@ enum ChatEvent<'a> {
     Online { room: &'a str, count: usize },
 }
 
+// ---- sign-in -------------------------------------------------------------------------
+
+/// What a demo token says.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+struct Claims {
+    /// The user's name.
+    sub: String,
+    exp: u64,
+}
+
+/// How long a demo token is valid.
+const TOKEN_TTL_SECS: u64 = 3600;
+
+/// The demo's token key: `DEMO_JWT_SECRET`, else random per process.
+#[derive(Clone)]
+struct TokenKey(Arc<Vec<u8>>);
+
+impl TokenKey {
+    fn from_env() -> Self {
+        match std::env::var("DEMO_JWT_SECRET") {
+            Ok(secret) if !secret.is_empty() => TokenKey(Arc::new(secret.into_bytes())),
+            _ => {
+                use std::hash::{BuildHasher, Hasher};
+                let mut key = Vec::with_capacity(32);
+                for i in 0..4u64 {
+                    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+                    h.write_u64(i ^ now_ms());
+                    key.extend_from_slice(&h.finish().to_be_bytes());
+                }
+                TokenKey(Arc::new(key))
+            }
+        }
+    }
+
+    fn issue(&self, user: &str) -> Result<String, Error> {
+        let claims = Claims {
+            sub: user.to_owned(),
+            exp: now_ms() / 1000 + TOKEN_TTL_SECS,
+        };
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::default(),
+            &claims,
+            &jsonwebtoken::EncodingKey::from_secret(&self.0),
+        )
+        .map_err(|e| Error::Internal(format!("token: {e}")))
+    }
+
+    /// The chat's guard for this key.
+    fn guard(&self) -> SignIn {
+        SignIn {
+            jwt: JwtAuth::hs256(&self.0)
+                .from_subprotocol("bearer")
+                .from_header()
+                .close_on_failure(true),
+        }
+    }
+}
+
+/// The chat's guard: a client that offers the `bearer` subprotocol must carry a valid token
+/// after it (checked with the built-in [`JwtAuth`]; a bad one is closed with 4401); a
+/// client that offers none is anonymous.
+#[derive(Clone)]
+struct SignIn {
+    jwt: JwtAuth<Claims>,
+}
+
+impl Injectable for SignIn {
+    fn create(_: &Container) -> Result<Self, Error> {
+        Err(Error::Internal(
+            "SignIn needs its key: App::provide(key.guard())".into(),
+        ))
+    }
+}
+
+impl Guard for SignIn {
+    async fn check(&self, head: &mut RequestHead) -> Result<(), Refusal> {
+        let offered = head
+            .header("sec-websocket-protocol")
+            .is_some_and(|p| p.split(',').any(|p| p.trim() == "bearer"));
+        if offered {
+            self.jwt.check(head).await
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// The signed-in user of a chat connection, if any (what [`SignIn`] verified).
+struct SignedIn(Option<Claims>);
+
+impl FromRequestHead for SignedIn {
+    fn from_request_head(head: &RequestHead) -> Result<Self, Error> {
+        Ok(SignedIn(
+            head.extensions()
+                .get::<Auth<Claims>>()
+                .map(|auth| auth.0.clone()),
+        ))
+    }
+}
+
 #[controller("/ws")]
 struct ChatController {
     rooms: ChatRooms,
@@ -227,26 +351,42 @@ struct ChatController {
 
 #[controller]
 impl ChatController {
+    /// 20 lines a second per connection, bursts of 120; faster: closed with 1008.
     #[websocket("/chat/:room")]
+    #[use_guards(SignIn)]
+    #[rate_limit(messages = 20, per = "1s", burst = 120)]
     async fn chat(
         &self,
         room: String,
         #[query] name: Option<String>,
+        #[extract] user: SignedIn,
         upgrade: PendingUpgrade,
     ) -> Result<(), Error> {
         let room_name: String = room.trim().chars().take(MAX_NAME).collect();
         if room_name.is_empty() {
             return Err(Error::Validation("empty room name".into()));
         }
-        let name: String = name
-            .as_deref()
-            .map(str::trim)
-            .filter(|n| !n.is_empty())
-            .unwrap_or("anonymous")
-            .chars()
-            .take(MAX_NAME)
-            .collect();
+        let verified = user.0.is_some();
+        let name: String = match &user.0 {
+            Some(claims) => claims.sub.as_str(),
+            None => name
+                .as_deref()
+                .map(str::trim)
+                .filter(|n| !n.is_empty())
+                .unwrap_or("anonymous"),
+        }
+        .chars()
+        .take(MAX_NAME)
+        .collect();
         let mut socket = upgrade.accept().await?;
+        if verified {
+            socket
+                .send_json(&ChatEvent::Welcome {
+                    user: &name,
+                    verified: true,
+                })
+                .await?;
+        }
         let room = self.rooms.manager.get_or_create_room(&room_name).await;
         room.add_connection(socket.id(), socket.connection())
             .await?;
@@ -266,6 +406,7 @@ impl ChatController {
                         name: &name,
                         text: &text,
                         node: self.rooms.node(),
+                        verified,
                     };
                     room.broadcast_json(&line).await?;
                 }
@@ -413,6 +554,18 @@ struct RoomInfo {
 /// `redis` when given (then attach the built app's hub with
 /// [`RedisRealtime::attach_hub`]).
 fn demo_app(static_dir: std::path::PathBuf, redis: Option<&RedisRealtime>) -> App {
+    demo_app_with_key(static_dir, redis, TokenKey::from_env())
+}
+
+/// [`demo_app`] with this token key.
+fn demo_app_with_key(
+    static_dir: std::path::PathBuf,
+    redis: Option<&RedisRealtime>,
+    key: TokenKey,
+) -> App {
+    let issuer = key.clone();
+    let verifier = JwtAuth::<Claims>::hs256(&key.0);
+    let logout_redis = redis.cloned();
     // The rooms list reads the same `ChatRooms` instance the chat controller is given.
     let (rooms, ws_config) = match redis {
         // Connection ids carry the node id, so they are unique across the cluster.
@@ -430,9 +583,62 @@ fn demo_app(static_dir: std::path::PathBuf, redis: Option<&RedisRealtime>) -> Ap
         .websocket_config(ws_config)
         .provide(rooms)
         .provide(ticker)
+        .provide(key.guard())
         .module::<DemoModule>()
         // The typed chat (examples/src/typed_chat.rs) the page's "Typed chat" panel uses.
         .module::<examples::typed_chat::TypedChatModule>()
+        .get("/api/token", move |head| {
+            let issuer = issuer.clone();
+            async move {
+                let name: String = head
+                    .query("name")
+                    .map(str::trim)
+                    .unwrap_or_default()
+                    .chars()
+                    .take(MAX_NAME)
+                    .collect();
+                if name.is_empty() {
+                    return armature_realtime::body::error_response(&Error::Validation(
+                        "sign in with a name: /api/token?name=NAME".into(),
+                    ));
+                }
+                match issuer.issue(&name) {
+                    Ok(token) => json_response(&serde_json::json!({
+                        "token": token,
+                        "user": name,
+                        "expires_in": TOKEN_TTL_SECS,
+                    }))
+                    .unwrap_or_else(|e| armature_realtime::body::error_response(&e)),
+                    Err(e) => armature_realtime::body::error_response(&e),
+                }
+            }
+        })
+        .get("/api/logout", move |mut head| {
+            let verifier = verifier.clone();
+            let redis = logout_redis.clone();
+            async move {
+                if let Err(refusal) = verifier.check(&mut head).await {
+                    return refusal.into_response();
+                }
+                let Some(UserId(user)) = head.extensions().get::<UserId>().cloned() else {
+                    return Refusal::unauthorized("no user in the token").into_response();
+                };
+                let closed = match (
+                    &redis,
+                    head.extensions()
+                        .get::<Arc<armature_realtime::sessions::Sessions>>(),
+                ) {
+                    (Some(redis), _) => redis.close_user(&user, "logged out"),
+                    (None, Some(sessions)) => {
+                        let (code, reason) = armature_realtime::sessions::LOGOUT_CLOSE;
+                        sessions.close_user(&user, code, reason)
+                    }
+                    (None, None) => 0,
+                };
+                json_response(&serde_json::json!({ "user": user, "closed_here": closed }))
+                    .unwrap_or_else(|e| armature_realtime::body::error_response(&e))
+            }
+        })
         .graphql("/graphql", graphql)
         .get("/api/rooms", move |_| {
             let manager = Arc::clone(&list.manager);
@@ -472,6 +678,9 @@ async fn start_node(
     if let Some(redis) = &redis {
         // Its connections reachable by id from every node.
         redis.attach_hub(server.service().websocket_hub())?;
+        // A logout on any node closes this node's connections of that user.
+        let app = server.service().clone();
+        redis.on_close_user(move |user, _reason| app.close_user(user));
     }
     Ok((server, redis))
 }

@@ -6,6 +6,34 @@ const $ = (id) => document.getElementById(id);
 // ---- chat -------------------------------------------------------------------------
 
 let socket = null;
+// The sign-in token (a JWT from /api/token), sent in Sec-WebSocket-Protocol.
+let token = null;
+let tokenUser = null;
+
+async function signIn() {
+  const name = $("name").value.trim();
+  if (!name) { $("auth").textContent = "Type a name first, then sign in."; return; }
+  try {
+    const res = await fetch(`/api/token?name=${encodeURIComponent(name)}`);
+    if (!res.ok) throw new Error(`${res.status}`);
+    const body = await res.json();
+    token = body.token;
+    tokenUser = body.user;
+    $("auth").textContent = `Signed in as ${tokenUser}; token valid ${Math.round(body.expires_in / 60)} min. Join a room to use it.`;
+    $("signout").hidden = false;
+  } catch (e) {
+    $("auth").textContent = `Sign-in failed (${e.message}).`;
+  }
+}
+
+async function signOut() {
+  if (!token) return;
+  const res = await fetch("/api/logout", { headers: { Authorization: `Bearer ${token}` } });
+  token = null;
+  tokenUser = null;
+  $("signout").hidden = true;
+  $("auth").textContent = res.ok ? "Signed out: the server closed every chat connection of that user." : "Sign-out failed.";
+}
 
 function addLine(text, cls) {
   const li = document.createElement("li");
@@ -43,7 +71,9 @@ function connect(name, room) {
   }
   const scheme = location.protocol === "https:" ? "wss" : "ws";
   const url = `${scheme}://${location.host}/ws/chat/${encodeURIComponent(room)}?name=${encodeURIComponent(name)}`;
-  const ws = new WebSocket(url);
+  // The one way a browser WebSocket carries a token: the subprotocol list. The server
+  // answers "bearer" (never echoes the token).
+  const ws = token ? new WebSocket(url, ["bearer", token]) : new WebSocket(url);
   socket = ws;
   $("chat-status").textContent = `Joining ${room}…`;
   ws.onopen = () => {
@@ -56,7 +86,11 @@ function connect(name, room) {
   ws.onmessage = (msg) => {
     let data;
     try { data = JSON.parse(msg.data); } catch { return; }
-    if (data.type === "members") {
+    if (data.type === "welcome") {
+      // The server verified the token: this connection is the signed-in user's.
+      $("auth").textContent = `Signed in as ${data.user}, verified by the server (subprotocol ${ws.protocol}).`;
+      $("auth").dataset.verified = "true";
+    } else if (data.type === "members") {
       // With Redis the server is one node of several: its count is of this node's members,
       // shown until the cluster-wide count (an `online` message) arrives.
       if (!(data.node && ws.clusterCount)) {
@@ -71,7 +105,7 @@ function connect(name, room) {
       const li = document.createElement("li");
       const who = document.createElement("span");
       who.className = "who";
-      who.textContent = data.name;
+      who.textContent = data.verified ? `✔ ${data.name}` : data.name;
       li.append(who, document.createTextNode(data.text));
       if (data.node) {
         const via = document.createElement("span");
@@ -82,12 +116,22 @@ function connect(name, room) {
       appendMessage(li);
     }
   };
-  ws.onclose = () => {
+  ws.onclose = (event) => {
     if (socket !== ws) return; // replaced by a newer connection
     setChatEnabled(false);
     $("members").classList.remove("live");
     $("members").textContent = "offline";
-    $("chat-status").textContent = "Connection lost; reconnecting…";
+    // 1008: sent too fast, or logged out; 4401: the token was refused.
+    const why = event.code === 1008 || event.code >= 4000
+      ? `Closed by the server: ${event.reason || "policy"} (${event.code})`
+      : "Connection lost";
+    $("chat-status").textContent = `${why}; reconnecting…`;
+    $("chat-status").dataset.closeCode = String(event.code);
+    if (event.code === 4401 || (event.code === 1008 && event.reason === "logged out")) {
+      token = null;
+      tokenUser = null;
+      $("signout").hidden = true;
+    }
     setTimeout(() => { if (socket === ws) connect(name, room); }, 1000);
   };
 }
@@ -120,6 +164,8 @@ async function refreshRooms() {
 }
 
 $("join-form").addEventListener("submit", join);
+$("signin").addEventListener("click", signIn);
+$("signout").addEventListener("click", signOut);
 $("send-form").addEventListener("submit", send);
 refreshRooms();
 setInterval(refreshRooms, 3000);

@@ -91,6 +91,7 @@ impl Mutation {
             name: if name.is_empty() { "anonymous" } else { &name },
             text: &text,
             node: rooms.node(),
+            verified: false,
         };
         let room = rooms.manager.get_or_create_room(&room_name).await;
         room.broadcast_json(&line).await?;

@@ -14,12 +14,19 @@
 // (REDIS_URL): a page on each, in one room, sees the other's messages (stamped with the
 // relaying node) and the cluster-wide member count. Without `redis-server` that part is skipped
 // loudly, except under CI=true where it fails.
+// Security (a demo node on PORT+3, in memory): a page served from another origin (a second
+// local port) cannot open the chat's WebSocket (refused before the upgrade); the demo's own
+// page connects; a page that signs in sends its token in Sec-WebSocket-Protocol, the server
+// answers "bearer" and the handler sees the user (its lines are marked verified); a page
+// sending faster than the documented rate is closed with 1008; signing out closes the
+// signed-in page's connection with 1008 "logged out".
 "use strict";
 
 const { spawn } = require("node:child_process");
 const net = require("node:net");
 const path = require("node:path");
 const fs = require("node:fs");
+const http = require("node:http");
 const { chromium } = require("playwright-core");
 
 const [demoBinary, screenshotPath] = process.argv.slice(2);
@@ -195,6 +202,88 @@ async function main() {
   }
 }
 
+// The chat's cross-origin, sign-in, rate-limit and logout checks.
+async function security() {
+  const port = PORT + 3;
+  const base = `http://127.0.0.1:${port}`;
+  const server = startServer(port);
+  const foreignPort = await freePort();
+  // Another origin: the same host, another port, serving a page that tries the chat.
+  const foreign = http.createServer((req, res) => {
+    res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
+    res.end(`<!doctype html><title>another origin</title><script>
+      window.result = new Promise((resolve) => {
+        const ws = new WebSocket("ws://127.0.0.1:${port}/ws/chat/lobby?name=Mallory");
+        let opened = false;
+        ws.onopen = () => { opened = true; ws.send("hijacked"); };
+        ws.onclose = (e) => resolve({ opened, code: e.code });
+      });
+    </script>`);
+  });
+  await new Promise((resolve) => foreign.listen(foreignPort, "127.0.0.1", resolve));
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    args: [
+      "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+      "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    ],
+  });
+  try {
+    await waitFor(() => portOpen(port), `demo node on ${port} to listen`);
+    const context = await browser.newContext({ viewport: { width: 1200, height: 820 } });
+
+    // The demo's own page connects (and will see whatever reaches the lobby).
+    const own = await context.newPage();
+    await joinRoom(own, "Own", "lobby", base);
+    check(true, "the demo's own page opens the chat's WebSocket");
+
+    const evil = await context.newPage();
+    await evil.goto(`http://127.0.0.1:${foreignPort}/`);
+    const refused = await evil.evaluate(() => window.result);
+    check(!refused.opened && refused.code === 1006,
+      `a page from another origin (port ${foreignPort}) is refused before the upgrade (opened: ${refused.opened}, close ${refused.code})`);
+    check(!(await text(own, "messages")).includes("hijacked"), "nothing from the foreign page reached the room");
+
+    // Sign in: the token goes in Sec-WebSocket-Protocol.
+    const zoe = await context.newPage();
+    await zoe.goto(base + "/");
+    await zoe.getByTestId("name").fill("Zoe");
+    await zoe.getByTestId("signin").click();
+    await waitFor(async () => (await text(zoe, "auth")).startsWith("Signed in as Zoe"), "Zoe's token");
+    await zoe.getByTestId("room").fill("lobby");
+    await zoe.getByTestId("join").click();
+    await waitFor(async () => (await text(zoe, "auth")).includes("verified by the server"),
+      "the server to verify Zoe's token");
+    check((await text(zoe, "auth")).includes("(subprotocol bearer)"),
+      "a page sending its token in the subprotocol connects; the server answered \"bearer\"");
+    await waitFor(async () => !(await zoe.getByTestId("text").isDisabled()), "Zoe to join");
+    await zoe.getByTestId("text").fill("Zoe, signed in");
+    await zoe.getByTestId("send").click();
+    await waitFor(async () => (await text(own, "messages")).includes("Zoe, signed in"), "Zoe's line");
+    check((await text(own, "messages")).includes("✔ ZoeZoe, signed in"),
+      "the handler sees the user: Zoe's line carries her verified name");
+
+    // Faster than 20 lines a second (bursts of 120): closed with 1008.
+    const flood = await own.evaluate((url) => new Promise((resolve) => {
+      const ws = new WebSocket(url);
+      ws.onopen = () => { for (let i = 0; i < 400; i++) ws.send(`flood ${i}`); };
+      ws.onclose = (e) => resolve({ code: e.code, reason: e.reason });
+    }), `ws://127.0.0.1:${port}/ws/chat/flood?name=Fast`);
+    check(flood.code === 1008 && flood.reason === "message rate exceeded",
+      `a page sending faster than the documented rate is closed with 1008 (${flood.code} ${flood.reason})`);
+
+    // Sign out: the server closes Zoe's connection with 1008 "logged out".
+    await zoe.getByTestId("signout").click();
+    await waitFor(async () => (await zoe.getByTestId("chat-status").getAttribute("data-close-code")) === "1008",
+      "Zoe's connection to be closed by the logout");
+    check((await text(zoe, "chat-status")).includes("logged out"), "signing out closes the user's connection with 1008");
+  } finally {
+    await browser.close();
+    foreign.close();
+    await stopServer(server, port).catch(() => {});
+  }
+}
+
 function freePort() {
   return new Promise((resolve, reject) => {
     const server = net.createServer();
@@ -279,7 +368,7 @@ async function cluster() {
   }
 }
 
-main().then(cluster).then(
+main().then(security).then(cluster).then(
   () => { console.log("browser test passed"); process.exit(0); },
   (err) => { console.error(err); process.exit(1); },
 );

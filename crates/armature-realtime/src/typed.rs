@@ -151,8 +151,42 @@ pub trait Validate {
 #[cfg(feature = "validator")]
 impl<T: validator::Validate> Validate for T {
     fn validate(&self) -> Result<(), String> {
-        validator::Validate::validate(self).map_err(|e| e.to_string().replace('\n', "; "))
+        validator::Validate::validate(self).map_err(|e| describe_validation(&e))
     }
+}
+
+/// `text: length (max 500, min 1)`, one part per failed rule, sorted; the crate's own text
+/// for nested errors.
+#[cfg(feature = "validator")]
+fn describe_validation(errors: &validator::ValidationErrors) -> String {
+    let mut parts: Vec<String> = errors
+        .field_errors()
+        .iter()
+        .flat_map(|(field, errs)| {
+            errs.iter().map(move |e| match &e.message {
+                Some(message) => format!("{field}: {message}"),
+                None => {
+                    let mut params: Vec<String> = e
+                        .params
+                        .iter()
+                        .filter(|(k, _)| *k != "value")
+                        .map(|(k, v)| format!("{k} {v}"))
+                        .collect();
+                    params.sort();
+                    if params.is_empty() {
+                        format!("{field}: {}", e.code)
+                    } else {
+                        format!("{field}: {} ({})", e.code, params.join(", "))
+                    }
+                }
+            })
+        })
+        .collect();
+    if parts.is_empty() {
+        return errors.to_string().replace('\n', "; ");
+    }
+    parts.sort();
+    parts.join("; ")
 }
 
 /// A `T` that parsed and passed [`Validate`]: put it where `T` would go in a message type

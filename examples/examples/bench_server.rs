@@ -7,12 +7,16 @@
 //! 1, which runs a current-thread runtime).
 //!
 //! Routing is one `match` in [`route`]: add a route there (e.g. `/sse`, `/publish`).
+//! `GET /sse` is answered on the accept loop's lean path ([`LeanSse`], no hyper connection
+//! per client); `route_all` serves it through hyper only for requests the lean path leaves
+//! to hyper (HTTP/1.0, say).
 
 use std::sync::Arc;
 
 use armature_realtime::sse::{ReceiverStream, SseBroadcaster};
 use armature_ws::{
-    Hub, WebSocket, WebSocketConfig, WebSocketManager, WebSocketRoom, WebSocketUpgrade, serve,
+    Hub, LeanRoutes, WebSocket, WebSocketConfig, WebSocketManager, WebSocketRoom, WebSocketUpgrade,
+    serve_with,
 };
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
@@ -56,15 +60,34 @@ async fn run(port: u16) -> std::io::Result<()> {
             .compression(compression),
     );
     eprintln!("bench_server listening on {}", listener.local_addr()?);
-    serve(
+    let lean = LeanSse(app.sse.clone());
+    serve_with(
         listener,
         hub,
         move |req| route_all(app.clone(), req),
+        lean,
         async {
             let _ = tokio::signal::ctrl_c().await;
         },
     )
     .await
+}
+
+/// `GET /sse` on the accept loop's lean path: no hyper connection per client.
+#[derive(Clone)]
+struct LeanSse(Arc<SseBroadcaster>);
+
+impl LeanRoutes for LeanSse {
+    type Body = ReceiverStream;
+    type Future = std::future::Ready<Response<ReceiverStream>>;
+
+    fn is_lean(&self, method: &Method, path: &str) -> bool {
+        method == Method::GET && path == "/sse"
+    }
+
+    fn respond(&self, request: Request<()>) -> Self::Future {
+        std::future::ready(self.0.response_for(request.headers()))
+    }
 }
 
 /// Largest `POST /publish` body accepted.

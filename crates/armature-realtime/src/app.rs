@@ -380,6 +380,15 @@ impl AppService {
         &self.inner.sessions
     }
 
+    /// True when `method path` is an SSE route (`#[sse]`, [`RouteKind::Sse`]): the
+    /// [`Server`] answers those on its lean path, without a hyper connection.
+    pub(crate) fn is_sse_route(&self, method: &Method, path: &str) -> bool {
+        matches!(
+            self.inner.router.find(method, path),
+            Match::Found(route, _) if route.kind == RouteKind::Sse
+        )
+    }
+
     /// The signal raised when the server serving this app shuts down.
     pub fn shutdown_signal(&self) -> ShutdownSignal {
         self.inner.signal.clone()

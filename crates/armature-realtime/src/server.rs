@@ -10,7 +10,7 @@ use tokio::task::JoinHandle;
 
 use crate::Error;
 use crate::app::AppService;
-use crate::ws::serve;
+use crate::ws::{LeanRoutes, serve_with};
 
 /// A bound listener and the app it serves.
 ///
@@ -65,6 +65,12 @@ impl Server {
     /// connections finish their current response and waits for them up to the shutdown
     /// timeout.
     ///
+    /// SSE routes are answered on the accept loop's lean path
+    /// ([`armature_ws::serve_with`](crate::ws::serve_with)): guards, `Origin` checks and
+    /// gzip run as for any route, then the event stream is written without a hyper
+    /// connection (an idle client holds its socket, its task and its queue), with
+    /// `Connection: close`. Every other request is served by hyper.
+    ///
     /// The accept loop is [`armature_ws::serve`](crate::ws::serve)'s, so an `App` enforces
     /// the same limits on hostile HTTP clients as `armature-ws` alone, from its
     /// [`WebSocketConfig`](crate::ws::WebSocketConfig): a request head not complete within
@@ -86,13 +92,15 @@ impl Server {
             // SSE bodies end on this signal; serve then closes the WebSockets with 1001.
             trigger.raise_shutdown();
         };
-        serve(
+        let lean = service.clone();
+        serve_with(
             listener,
             hub,
             move |req| {
                 let svc = service.clone();
                 async move { svc.call(req).await }
             },
+            lean,
             shutdown,
         )
         .await?;
@@ -147,5 +155,38 @@ impl RunningServer {
         (&mut self.task)
             .await
             .map_err(|e| Error::Internal(format!("server task failed: {e}")))?
+    }
+}
+
+/// The SSE routes of an app, answered without hyper (see [`Server::run_until`]).
+impl LeanRoutes for AppService {
+    type Body = crate::body::Body;
+    type Future = std::pin::Pin<Box<dyn Future<Output = http::Response<Self::Body>> + Send>>;
+
+    fn is_lean(&self, method: &http::Method, path: &str) -> bool {
+        self.is_sse_route(method, path)
+    }
+
+    fn respond(&self, request: http::Request<()>) -> Self::Future {
+        let service = self.clone();
+        Box::pin(async move {
+            use futures_util::FutureExt;
+            let request = request.map(|()| http_body_util::Empty::<bytes::Bytes>::new());
+            let path = request.uri().path().to_owned();
+            // A handler that panics before its stream starts gets a 500, as a refusal would.
+            match std::panic::AssertUnwindSafe(service.call(request))
+                .catch_unwind()
+                .await
+            {
+                Ok(response) => response,
+                Err(_) => {
+                    tracing::error!(path, "SSE handler panicked");
+                    crate::body::text_response(
+                        http::StatusCode::INTERNAL_SERVER_ERROR,
+                        "handler panicked",
+                    )
+                }
+            }
+        })
     }
 }

@@ -8,16 +8,18 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use bytes::BytesMut;
 use http::{Request, Response};
 use http_body::Body;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
 use crate::hub::Hub;
+use crate::lean::{self, HeadError, LeanResponse, LeanRoutes, Rewind};
 
 /// The address of the client at the other end of the TCP connection a request came on.
 ///
@@ -64,6 +66,31 @@ where
     B::Data: Send,
     B::Error: Into<Box<dyn StdError + Send + Sync>>,
 {
+    serve_with(listener, hub, service, (), shutdown).await
+}
+
+/// [`serve`], with the requests `lean` claims (long-lived event streams) answered without
+/// hyper: see [`LeanRoutes`]. The first request head of every connection is read by the
+/// accept loop with `httparse` (the hostile-client answers above are the same); what
+/// `lean` does not claim goes to hyper with the bytes already read.
+///
+/// Graceful shutdown ends a lean response: what is queued goes out, then the last chunk.
+pub async fn serve_with<S, Fut, B, L>(
+    listener: TcpListener,
+    hub: Hub,
+    service: S,
+    lean: L,
+    shutdown: impl Future<Output = ()>,
+) -> io::Result<()>
+where
+    S: Fn(Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Response<B>> + Send + 'static,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn StdError + Send + Sync>>,
+    L: LeanRoutes,
+    <L::Body as Body>::Error: Into<Box<dyn StdError + Send + Sync>>,
+{
     listener.local_addr()?;
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())
@@ -80,30 +107,15 @@ where
                 }
             };
             let _ = stream.set_nodelay(true);
-            let hub = hub.clone();
-            let service = service.clone();
-            let mut stop = stop_rx.clone();
-            let http = http.clone();
-            tokio::spawn(async move {
-                let svc = service_fn(move |mut req: Request<Incoming>| {
-                    req.extensions_mut().insert(hub.clone());
-                    req.extensions_mut().insert(PeerAddr(peer));
-                    let fut = service(req);
-                    async move { Ok::<_, Infallible>(fut.await) }
-                });
-                let conn = http
-                    .serve_connection(TokioIo::new(stream), svc)
-                    .with_upgrades();
-                tokio::pin!(conn);
-                let stopped = tokio::select! {
-                    _ = conn.as_mut() => false,
-                    stop = stop.wait_for(|stop| *stop) => stop.is_ok(),
-                };
-                if stopped {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = conn.await;
-                }
-            });
+            tokio::spawn(connection(
+                stream,
+                peer,
+                hub.clone(),
+                service.clone(),
+                lean.clone(),
+                stop_rx.clone(),
+                http.clone(),
+            ));
         }
     };
     tokio::select! {
@@ -120,4 +132,125 @@ where
     let ws_done = hub.shutdown_within(deadline);
     let ((), _) = tokio::join!(http_done, ws_done);
     Ok(())
+}
+
+/// One accepted connection: its first request head, then the lean path or hyper.
+async fn connection<S, Fut, B, L>(
+    stream: TcpStream,
+    peer: SocketAddr,
+    hub: Hub,
+    service: S,
+    lean: L,
+    mut stop: watch::Receiver<bool>,
+    http: http1::Builder,
+) where
+    S: Fn(Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Response<B>> + Send + 'static,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn StdError + Send + Sync>>,
+    L: LeanRoutes,
+    <L::Body as Body>::Error: Into<Box<dyn StdError + Send + Sync>>,
+{
+    // The head is read in a boxed future: its timer and buffer are not part of the task a
+    // long-lived lean response keeps.
+    let first = Box::pin(first_head(&stream, &hub)).await;
+    let (buf, head_len) = match first {
+        Ok(pair) => pair,
+        Err(Some(error)) => {
+            if let Some(answer) = error.response() {
+                lean::refuse(stream, answer).await;
+            }
+            return;
+        }
+        Err(None) => return,
+    };
+    let head = buf.get(..head_len).unwrap_or_default();
+    if let Some(candidate) = lean::lean_candidate(head)
+        && lean.is_lean(candidate.method(), candidate.path())
+    {
+        let Some(mut request) = lean::to_request(head, candidate) else {
+            if let Some(answer) = HeadError::Bad.response() {
+                lean::refuse(stream, answer).await;
+            }
+            return;
+        };
+        drop(buf);
+        request.extensions_mut().insert(hub);
+        request.extensions_mut().insert(PeerAddr(peer));
+        let respond = lean.respond(request);
+        let response = tokio::select! {
+            response = respond => response,
+            _ = stop.wait_for(|stop| *stop) => return,
+        };
+        let mut response = LeanResponse::new(stream, response);
+        let stopped = tokio::select! {
+            () = lean::drive(&mut response) => false,
+            stop = stop.wait_for(|stop| *stop) => stop.is_ok(),
+        };
+        if stopped {
+            response.finish();
+            lean::drive(&mut response).await;
+        }
+        return;
+    }
+    // Boxed: hyper's connection state is not part of a lean response's task.
+    Box::pin(hyper_connection(
+        Rewind::new(buf.freeze(), stream),
+        peer,
+        hub,
+        service,
+        stop,
+        http,
+    ))
+    .await;
+}
+
+/// Reads the first request head within the header timeout. `Err(None)`: the timeout
+/// passed (the connection is closed without an answer, as hyper does).
+async fn first_head(stream: &TcpStream, hub: &Hub) -> Result<(BytesMut, usize), Option<HeadError>> {
+    let config = hub.config();
+    let mut buf = BytesMut::new();
+    let read = lean::read_head(stream, &mut buf, config.max_request_head_bytes);
+    let n = match config.header_read_timeout {
+        Some(timeout) => tokio::time::timeout(timeout, read)
+            .await
+            .map_err(|_| None)?
+            .map_err(Some)?,
+        None => read.await.map_err(Some)?,
+    };
+    Ok((buf, n))
+}
+
+/// Serves a connection with hyper, the bytes already read first.
+async fn hyper_connection<S, Fut, B>(
+    io: Rewind,
+    peer: SocketAddr,
+    hub: Hub,
+    service: S,
+    mut stop: watch::Receiver<bool>,
+    http: http1::Builder,
+) where
+    S: Fn(Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Response<B>> + Send + 'static,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn StdError + Send + Sync>>,
+{
+    let svc = service_fn(move |mut req: Request<Incoming>| {
+        req.extensions_mut().insert(hub.clone());
+        req.extensions_mut().insert(PeerAddr(peer));
+        let fut = service(req);
+        async move { Ok::<_, Infallible>(fut.await) }
+    });
+    let conn = http.serve_connection(TokioIo::new(io), svc).with_upgrades();
+    tokio::pin!(conn);
+    let stopped = tokio::select! {
+        _ = conn.as_mut() => false,
+        stop = stop.wait_for(|stop| *stop) => stop.is_ok(),
+    };
+    if stopped {
+        conn.as_mut().graceful_shutdown();
+        let _ = conn.await;
+    }
 }

@@ -41,6 +41,8 @@ use futures_util::future::Either;
 use http::{Request, Response, StatusCode};
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
+
+use crate::lean::Rewind;
 use tokio::net::TcpStream;
 
 use armature_ws_core::permessage_deflate::{DeflateConfig, DeflateParams};
@@ -363,10 +365,17 @@ where
             let config = config.as_deref().unwrap_or_else(|| hub.config());
             let (io, read_buf) = match upgraded.downcast::<TokioIo<TcpStream>>() {
                 Ok(parts) => (Io::Tcp(parts.io.into_inner()), parts.read_buf),
-                Err(upgraded) => (
-                    Io::Other(Box::new(TokioIo::new(upgraded))),
-                    bytes::Bytes::new(),
-                ),
+                // serve's connections: the socket behind the bytes read ahead of hyper.
+                Err(upgraded) => match upgraded.downcast::<TokioIo<Rewind>>() {
+                    Ok(parts) => {
+                        let (ahead, tcp) = parts.io.into_inner().into_parts();
+                        (Io::Tcp(tcp), join_bytes(parts.read_buf, ahead))
+                    }
+                    Err(upgraded) => (
+                        Io::Other(Box::new(TokioIo::new(upgraded))),
+                        bytes::Bytes::new(),
+                    ),
+                },
             };
             let (conn, registration, socket) = start(io, read_buf, config, &hub, permit, agreed);
             let handler = handler(socket);
@@ -375,6 +384,20 @@ where
         // The client went away during the handshake; the permit drops.
         Err(_) => Either::Right(std::future::ready(())),
     })
+}
+
+/// `first` then `second`, copied only when both hold bytes.
+fn join_bytes(first: bytes::Bytes, second: bytes::Bytes) -> bytes::Bytes {
+    if second.is_empty() {
+        return first;
+    }
+    if first.is_empty() {
+        return second;
+    }
+    let mut joined = bytes::BytesMut::with_capacity(first.len() + second.len());
+    joined.extend_from_slice(&first);
+    joined.extend_from_slice(&second);
+    joined.freeze()
 }
 
 /// What the handshake settled for one connection.

@@ -303,6 +303,8 @@ pub(crate) struct LeanResponse<B> {
     chunked: bool,
     /// The peer closed its side (or reset): stop.
     gone: bool,
+    /// Shutting down: end once the body has nothing ready.
+    ending: bool,
 }
 
 impl<B> LeanResponse<B>
@@ -326,11 +328,19 @@ where
             queued: 0,
             chunked,
             gone: false,
+            ending: false,
         }
     }
 
-    /// Stops taking from the body: what is queued goes out, then the last chunk.
+    /// Ends the response at shutdown: what the body has ready still goes out (an SSE body
+    /// that ends on the app's shutdown signal writes its end, a gzip trailer say), then the
+    /// last chunk; the body is not waited for.
     pub(crate) fn finish(&mut self) {
+        self.ending = true;
+    }
+
+    /// Drops the body and queues the last chunk.
+    fn end_body(&mut self) {
         if self.body.take().is_some() && self.chunked {
             self.out.push(Bytes::from_static(LAST_CHUNK));
         }
@@ -391,13 +401,18 @@ where
                     break;
                 }
                 match body.as_mut().poll_frame(cx) {
-                    Poll::Pending => break,
+                    Poll::Pending => {
+                        if self.ending {
+                            self.end_body();
+                        }
+                        break;
+                    }
                     Poll::Ready(Some(Ok(frame))) => {
                         if let Ok(data) = frame.into_data() {
                             self.push_data(data);
                         }
                     }
-                    Poll::Ready(None) => self.finish(),
+                    Poll::Ready(None) => self.end_body(),
                     Poll::Ready(Some(Err(e))) => {
                         let e: Box<dyn StdError + Send + Sync> = e.into();
                         tracing::debug!(error = %e, "lean response body failed; connection closed");

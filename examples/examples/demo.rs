@@ -77,6 +77,7 @@ use armature_realtime::jwt::JwtAuth;
 use armature_realtime::prelude::*;
 use armature_realtime::sse::SseConfig;
 use armature_realtime::ws::WebSocketConfig;
+use armature_realtime::ws::permessage_deflate::DeflateConfig;
 use armature_realtime::ws_core::encode_message;
 use armature_realtime::{Container, Injectable};
 use armature_realtime_redis::{RedisConfig, RedisRealtime};
@@ -567,13 +568,16 @@ fn demo_app_with_key(
     let verifier = JwtAuth::<Claims>::hs256(&key.0);
     let logout_redis = redis.cloned();
     // The rooms list reads the same `ChatRooms` instance the chat controller is given.
+    // permessage-deflate in shared mode: every browser offers it, chat lines are JSON, and a
+    // broadcast to the room is compressed once for all its members.
+    let ws_config = WebSocketConfig::default().compression(DeflateConfig::shared());
     let (rooms, ws_config) = match redis {
         // Connection ids carry the node id, so they are unique across the cluster.
         Some(redis) => (
             ChatRooms::clustered(redis),
-            redis.websocket_config(WebSocketConfig::default()),
+            redis.websocket_config(ws_config),
         ),
-        None => (ChatRooms::default(), WebSocketConfig::default()),
+        None => (ChatRooms::default(), ws_config),
     };
     let list = rooms.clone();
     // One ticker for the SSE route and the GraphQL subscription.

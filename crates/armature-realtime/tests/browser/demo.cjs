@@ -7,7 +7,8 @@
 // must be resolvable (for instance NODE_PATH=<dir>/node_modules).
 //
 // Checks: two pages in one room see each other's messages and the member count; a page in
-// another room sees none of them; ticker events arrive; after the server is stopped and
+// another room sees none of them; Chromium negotiates permessage-deflate (ws.extensions) and a
+// compressed line round-trips; ticker events arrive; after the server is stopped and
 // started again, the ticker resumes with Last-Event-ID without a gap or a duplicate
 // (including ticks that fell while no server ran). Saves a screenshot of the page.
 // Then, with a redis-server of its own on a free port, two demo nodes on PORT+1 and PORT+2
@@ -135,6 +136,28 @@ async function main() {
     check(!eveMessages.includes("Ada") && !eveMessages.includes("Bob"),
       "a page in another room sees none of the lobby's messages");
     check(!(await text(ada, "messages")).includes("Anyone here?"), "the lobby does not see Eve's message");
+    // permessage-deflate: Chromium offers it on every WebSocket and the demo accepts it
+    // (shared mode); a compressed chat line goes out and comes back through the room.
+    const deflate = await ada.evaluate(async () => {
+      const ws = new WebSocket(`ws://${location.host}/ws/chat/deflate?name=Zip`);
+      await new Promise((resolve, reject) => { ws.onopen = resolve; ws.onerror = () => reject(new Error("no open")); });
+      const line = "compress me, ".repeat(36);
+      const echoed = new Promise((resolve) => {
+        ws.onmessage = (m) => {
+          const event = JSON.parse(m.data);
+          if (event.type === "message" && event.text === line) resolve(event);
+        };
+      });
+      ws.send(line);
+      const timeout = new Promise((_, reject) => setTimeout(() => reject(new Error("no echo in 10 s")), 10000));
+      const event = await Promise.race([echoed, timeout]);
+      const extensions = ws.extensions;
+      ws.close(1000);
+      return { extensions, name: event.name, length: event.text.length };
+    });
+    check(deflate.extensions.includes("permessage-deflate"),
+      `Chromium negotiated permessage-deflate (ws.extensions: "${deflate.extensions}")`);
+    check(deflate.name === "Zip" && deflate.length === 468, "a compressed chat line round-trips through the room");
     await bob.close();
     await waitFor(async () => (await text(ada, "members")) === "1 online", "the count to drop when Bob leaves");
     check(true, "the member count drops to 1 when Bob leaves");

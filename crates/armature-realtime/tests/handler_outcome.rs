@@ -185,8 +185,10 @@ async fn broadcasts_reach_a_client_while_its_handler_awaits() {
             other => panic!("stream ended: {other:?}"),
         }
     }
+    // About 28 are sent in the window; the bug this guards against delivered none. A
+    // loaded machine once delivered 9 (the pump's own connect eats into the window).
     assert!(
-        received >= 10,
+        received >= 5,
         "only {received} broadcasts while the handler awaited"
     );
     // Generous for a loaded machine; the bug this guards against was 1.5 s of silence.

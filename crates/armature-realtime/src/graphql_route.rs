@@ -70,6 +70,7 @@ use http_body_util::{BodyExt, Empty};
 use crate::body::Body;
 use crate::guard::{Guard, Refusal, UserId, run_guard};
 use crate::module::{Route, RouteKind};
+use crate::rate_limit::Permits;
 use crate::request::{BoxError, RequestBody, RequestHead};
 use crate::ws_route::{origin_refusal, websocket};
 use crate::{App, Error};
@@ -154,6 +155,12 @@ impl<E: Executor> GraphQLRoute<E> {
                 return refused;
             }
         }
+        // The app's connection limit (`App::rate_limit`): `429` before the guards, as on
+        // decorated routes. A WebSocket holds its permit until it closes (the facade's
+        // WebSocket path takes it from the head), an SSE or HTTP answer until its body ends.
+        if let Err(refusal) = crate::rate_limit::check(&mut head) {
+            return refusal.into_response();
+        }
         for guard in &self.guards {
             if let Err(refusal) = guard(&mut head).await {
                 return refuse(head, refusal, upgrade).await;
@@ -171,7 +178,12 @@ impl<E: Executor> GraphQLRoute<E> {
             })
             .await;
         }
-        self.endpoint.handle(rebuild(head)).await
+        let permits = head.extensions_mut().remove::<Permits>();
+        let response = self.endpoint.handle(rebuild(head)).await;
+        match permits {
+            Some(permits) => crate::body::hold(response, permits),
+            None => response,
+        }
     }
 }
 

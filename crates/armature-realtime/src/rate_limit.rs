@@ -10,7 +10,9 @@
 //!   in the hub's stats (`messages_rate_limited`, `rate_limit_closes`).
 //! - **Connections per client IP**: `#[rate_limit(connections = 10, per = "1m", concurrent =
 //!   5)]` on a `#[websocket]` or `#[sse]` handler, or [`App::rate_limit`](crate::App::rate_limit)
-//!   for every decorated realtime route. New connections beyond the bucket and connections
+//!   for every decorated realtime route, every hand-written
+//!   [`ws_route::websocket`](crate::ws_route::websocket) route and every
+//!   [`App::graphql`](crate::App::graphql) path (its WebSocket, SSE and HTTP requests). New connections beyond the bucket and connections
 //!   beyond `concurrent` open at once are answered `429 Too Many Requests` with
 //!   `Retry-After`, before any upgrade and before any guard (after the `Origin` check). The
 //!   app's limit is checked first, then the route's. Counted in

@@ -175,6 +175,14 @@ where
             return from_full(rejection.into_response());
         }
     };
+    // A hand-written route (`App::get(.., |head| ws_route::websocket(head, ..))`) meets the
+    // app's connection limit here, after the Origin check; a decorated route checked it
+    // (and its own) before its guards and left the permits in the head.
+    if head.extensions().get::<Permits>().is_none() {
+        if let Err(refusal) = crate::rate_limit::check(&mut head) {
+            return refusal.into_response();
+        }
+    }
     let (accept_tx, accept_rx) = oneshot::channel();
     // A token carried in Sec-WebSocket-Protocol: the handler does not see it, the marker
     // is agreed if the handler agrees on nothing else.

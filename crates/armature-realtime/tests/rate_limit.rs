@@ -440,3 +440,95 @@ async fn app_wide_limit_and_guards_on_the_controller_struct() {
     assert_eq!(server.service().rate_limit_stats().refused_rate, 1);
     server.shutdown().await.unwrap();
 }
+
+/// The status code of a `POST {"query": "{ hello }"}` to `path` (one request per
+/// connection), and whether the answer carried `Retry-After`.
+async fn graphql_post(addr: SocketAddr, path: &str) -> (u16, bool) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let body = r#"{"query":"{ hello }"}"#;
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    tcp.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(TIMEOUT, tcp.read_to_end(&mut answer))
+        .await
+        .expect("an answer in time")
+        .unwrap();
+    let mut headers = [httparse::EMPTY_HEADER; 32];
+    let mut response = httparse::Response::new(&mut headers);
+    response.parse(&answer).expect("an HTTP response");
+    let retry_after = response
+        .headers
+        .iter()
+        .any(|h| h.name.eq_ignore_ascii_case("retry-after"));
+    (response.code.expect("a status"), retry_after)
+}
+
+/// `App::rate_limit` also holds for a hand-written `ws_route::websocket` route and for an
+/// `App::graphql` path: past the limit, `429` with `Retry-After`, before any upgrade or
+/// GraphQL execution.
+#[tokio::test]
+async fn the_app_limit_covers_hand_written_websocket_routes_and_graphql_paths() {
+    use armature_realtime::graphql::GraphQL;
+    use armature_realtime::ws_route;
+    use async_graphql::{EmptyMutation, EmptySubscription, Object, Schema};
+
+    let limit = || ConnectionLimit::per_ip(2, std::time::Duration::from_secs(60));
+    let plain = App::new()
+        .rate_limit(limit())
+        .get("/plain", |head| {
+            ws_route::websocket(head, |pending, _head| async move {
+                let mut socket = pending.accept().await?;
+                socket.send_text("hi").await?;
+                while let Some(Ok(_)) = socket.recv().await {}
+                Ok(())
+            })
+        })
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .spawn();
+    let addr = plain.local_addr();
+    let mut open = Vec::new();
+    for _ in 0..2 {
+        let mut ws = ws_open(addr, "/plain").await.expect("admitted");
+        assert_eq!(next_text(&mut ws).await.as_deref(), Some("hi"));
+        open.push(ws);
+    }
+    let Err(refused) = ws_open(addr, "/plain").await else {
+        panic!("the third connection inside the window was admitted");
+    };
+    assert_eq!(refused.status().as_u16(), 429);
+    assert!(refused.headers().contains_key("retry-after"));
+    assert_eq!(plain.service().rate_limit_stats().refused_rate, 1);
+    drop(open);
+    plain.shutdown().await.unwrap();
+
+    struct Query;
+    #[Object]
+    impl Query {
+        async fn hello(&self) -> &'static str {
+            "world"
+        }
+    }
+    let graphql = App::new()
+        .rate_limit(limit())
+        .graphql(
+            "/gql",
+            GraphQL::new(Schema::new(Query, EmptyMutation, EmptySubscription)),
+        )
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .spawn();
+    let addr = graphql.local_addr();
+    assert_eq!(graphql_post(addr, "/gql").await, (200, false));
+    assert_eq!(graphql_post(addr, "/gql").await, (200, false));
+    assert_eq!(graphql_post(addr, "/gql").await, (429, true));
+    assert_eq!(graphql.service().rate_limit_stats().refused_rate, 1);
+    graphql.shutdown().await.unwrap();
+}

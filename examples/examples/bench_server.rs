@@ -4,7 +4,8 @@
 //!
 //! `cargo run --release -p examples --example bench_server -- 9001`
 //! (port from the first argument or `PORT`, default 9001; `WORKERS` runtime threads, default
-//! 1, which runs a current-thread runtime).
+//! 1, which runs a current-thread runtime). It runs on jemalloc unless built with
+//! `--no-default-features` (see `ALLOCATOR`).
 //!
 //! Routing is one `match` in [`route`]: add a route there (e.g. `/sse`, `/publish`).
 //! `GET /sse` is answered on the accept loop's lean path ([`LeanSse`], no hyper connection
@@ -24,6 +25,16 @@ use http_body_util::{BodyExt, Either, Full, Limited};
 use hyper::body::Incoming;
 
 type Body = Full<Bytes>;
+
+/// jemalloc, the bench server's choice of allocator (an application's choice, not the
+/// library's): an idle WebSocket costs ~0.2 KiB less resident memory than on glibc's
+/// malloc, which pays for the 128-byte alignment of tokio's task cells and I/O
+/// registrations (memalign leaves the slack around each) and a header per chunk
+/// (docs/benchmarks.md, "Idle WebSocket memory"). `--no-default-features` builds the
+/// server on the system allocator.
+#[cfg(feature = "jemalloc")]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 /// State shared by every request.
 struct App {

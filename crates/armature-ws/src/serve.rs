@@ -183,15 +183,9 @@ async fn connection<S, Fut, B, L>(
             response = respond => response,
             _ = stop.wait_for(|stop| *stop) => return,
         };
-        let mut response = LeanResponse::new(stream, response);
-        let stopped = tokio::select! {
-            () = lean::drive(&mut response) => false,
-            stop = stop.wait_for(|stop| *stop) => stop.is_ok(),
-        };
-        if stopped {
-            response.finish();
-            lean::drive(&mut response).await;
-        }
+        // A task of its own: this one (the hyper builder, the service, the request's
+        // future) ends here, and a long-lived stream keeps only what it needs.
+        tokio::spawn(lean::run(LeanResponse::new(stream, response), stop));
         return;
     }
     // Boxed: hyper's connection state is not part of a lean response's task.

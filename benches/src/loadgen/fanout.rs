@@ -18,7 +18,7 @@ use tokio::sync::{Notify, watch};
 use super::common::{Meter, Report, Target, open_many, per_cpu_second};
 use super::delivery::{Ledger, Recorded, Totals};
 use super::payload::{self, Clock, Stamp, WARMUP_BASE};
-use super::sse_client::{Publisher, SseConn};
+use super::sse_client::{PipelinedPublisher, Publisher, SseConn};
 use super::stats::Samples;
 use super::wire::{OP_BINARY, OP_CLOSE, OP_TEXT};
 use super::ws_client::{WsConn, WsReader, WsWriter};
@@ -132,8 +132,9 @@ enum PublishVia {
         writer: WsWriter,
         _others: Vec<WsWriter>,
     },
-    Http(Publisher),
-    /// `POST /publish`, holding the GraphQL subscribers' write halves.
+    /// `POST /publish`, a batch pipelined in one write (SSE).
+    Http(PipelinedPublisher),
+    /// `POST /publish` one at a time, holding the GraphQL subscribers' write halves.
     GraphQL {
         publisher: Publisher,
         _writers: Vec<WsWriter>,
@@ -149,7 +150,8 @@ impl PublishVia {
                 }
                 writer.flush().await
             }
-            Self::Http(h) | Self::GraphQL { publisher: h, .. } => {
+            Self::Http(h) => h.publish_all(payloads).await,
+            Self::GraphQL { publisher: h, .. } => {
                 for p in payloads {
                     h.publish(p.clone()).await?;
                 }
@@ -288,7 +290,9 @@ pub async fn run(target: &Target, cfg: &FanoutConfig) -> io::Result<Report> {
                 })
                 .collect();
             (
-                PublishVia::Http(Publisher::connect(target.sources.pick(0), server).await?),
+                PublishVia::Http(
+                    PipelinedPublisher::connect(target.sources.pick(0), server).await?,
+                ),
                 tasks,
             )
         }

@@ -336,3 +336,109 @@ impl Drop for Publisher {
         self.driver.abort();
     }
 }
+
+/// `POST /publish` on a plain keep-alive socket, pipelined: a batch of requests goes out in
+/// one `write` and their `204`s are read back in order (heads parsed with `httparse`).
+///
+/// What the WebSocket publisher does with a batch of frames in one write, for SSE: the
+/// server reads the requests together and can queue several events for a client before
+/// that client's next write, as it can queue several WebSocket frames. One request per
+/// event, each a real HTTP request. The SSE fan-out publishes with this one.
+#[derive(Debug)]
+pub struct PipelinedPublisher {
+    stream: TcpStream,
+    host: String,
+    /// Requests of the batch being written.
+    out: Vec<u8>,
+    /// Response bytes read, not yet parsed.
+    read: BytesMut,
+}
+
+impl PipelinedPublisher {
+    /// Connects from `source` to `server`.
+    pub async fn connect(source: Ipv4Addr, server: SocketAddr) -> io::Result<Self> {
+        Ok(Self {
+            stream: connect_from(source, server).await?,
+            host: server.to_string(),
+            out: Vec::new(),
+            read: BytesMut::with_capacity(4096),
+        })
+    }
+
+    /// Publishes every payload of `payloads` (requests in one write) and waits for all
+    /// their `204`s; any other status is an error.
+    pub async fn publish_all(&mut self, payloads: &[Vec<u8>]) -> io::Result<()> {
+        self.out.clear();
+        for p in payloads {
+            self.out
+                .extend_from_slice(b"POST /publish HTTP/1.1\r\nhost: ");
+            self.out.extend_from_slice(self.host.as_bytes());
+            self.out.extend_from_slice(b"\r\ncontent-length: ");
+            self.out.extend_from_slice(p.len().to_string().as_bytes());
+            self.out.extend_from_slice(b"\r\n\r\n");
+            self.out.extend_from_slice(p);
+        }
+        self.stream.write_all(&self.out).await?;
+        let mut left = payloads.len();
+        while left > 0 {
+            left -= take_responses(&mut self.read, left)?;
+            if left == 0 {
+                break;
+            }
+            if self.stream.read_buf(&mut self.read).await? == 0 {
+                return Err(io::ErrorKind::UnexpectedEof.into());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Takes up to `want` complete `204` responses from the front of `buf`; returns how many.
+fn take_responses(buf: &mut BytesMut, want: usize) -> io::Result<usize> {
+    let mut taken = 0;
+    while taken < want {
+        let mut headers = [httparse::EMPTY_HEADER; 32];
+        let mut res = httparse::Response::new(&mut headers);
+        match res.parse(buf).map_err(other)? {
+            httparse::Status::Complete(n) => {
+                if res.code != Some(204) {
+                    return Err(other(format!("POST /publish: status {:?}", res.code)));
+                }
+                // A 204 has no body.
+                buf.advance(n);
+                taken += 1;
+            }
+            httparse::Status::Partial => break,
+        }
+    }
+    Ok(taken)
+}
+
+#[cfg(test)]
+mod publisher_tests {
+    use super::*;
+
+    #[test]
+    fn pipelined_responses_are_taken_in_order_even_when_split() {
+        let one = b"HTTP/1.1 204 No Content\r\ndate: x\r\n\r\n";
+        let mut all = Vec::new();
+        for _ in 0..3 {
+            all.extend_from_slice(one);
+        }
+        for cut in 0..all.len() {
+            let mut buf = BytesMut::from(&all[..cut]);
+            let mut got = take_responses(&mut buf, 3).unwrap();
+            buf.extend_from_slice(&all[cut..]);
+            got += take_responses(&mut buf, 3 - got).unwrap();
+            assert_eq!(got, 3, "cut at {cut}");
+            assert!(buf.is_empty());
+        }
+    }
+
+    #[test]
+    fn another_status_is_an_error() {
+        let mut buf =
+            BytesMut::from(&b"HTTP/1.1 413 Payload Too Large\r\ncontent-length: 0\r\n\r\n"[..]);
+        assert!(take_responses(&mut buf, 1).is_err());
+    }
+}

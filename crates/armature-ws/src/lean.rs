@@ -563,6 +563,7 @@ impl AsyncWrite for Rewind {
 ///
 /// A plain function returning an `async move` block (not an `async fn`): the block keeps
 /// each captured value once, where an `async fn` also keeps a copy of its arguments.
+#[allow(clippy::manual_async_fn)] // see above
 pub(crate) fn run<B>(
     mut response: LeanResponse<B>,
     mut stop: watch::Receiver<bool>,
@@ -590,7 +591,7 @@ mod tests {
     use super::*;
 
     /// A body the size of the bench server's `ReceiverStream` (an `Arc`, a `Weak` and a key).
-    struct Idle([usize; 3]);
+    struct Idle(#[allow(dead_code)] [usize; 3]);
 
     impl Body for Idle {
         type Data = Bytes;
@@ -619,7 +620,7 @@ mod tests {
     async fn an_idle_lean_response_task_is_small() {
         let response = Response::new(Idle([0; 3]));
         let lean = LeanResponse::new(socket().await, response);
-        assert!(lean.buf.len() > 0, "the head waits to be written");
+        assert!(!lean.buf.is_empty(), "the head waits to be written");
         let (_tx, rx) = watch::channel(false);
         let state = size_of::<LeanResponse<Idle>>();
         // 32 (socket) + 32 (write buffer) + 32 (this body: no niche, so `Option` adds a word)

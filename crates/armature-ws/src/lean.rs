@@ -323,6 +323,9 @@ pub(crate) struct LeanResponse<B> {
     gone: bool,
     /// Shutting down: end once the body has nothing ready.
     ending: bool,
+    /// Events arrived and the write was put off to the next turn of the scheduler (see
+    /// [`poll_drive`](Self::poll_drive)).
+    corked: bool,
 }
 
 impl<B> LeanResponse<B>
@@ -344,6 +347,7 @@ where
             chunked,
             gone: false,
             ending: false,
+            corked: false,
         }
     }
 
@@ -430,8 +434,16 @@ where
     }
 
     /// Drives the response until it is sent (or the client is gone).
+    ///
+    /// Events that find nothing waiting to be written are not written at once: the task
+    /// wakes itself and writes on its next poll, after the tasks already scheduled ran (a
+    /// broadcast's publisher among them), so what they queue for this client meanwhile
+    /// goes out in the same write — what uWebSockets calls corking until the end of the
+    /// event-loop turn. One extra poll per write, never a timer; a full socket or shutdown
+    /// writes as before.
     pub(crate) fn poll_drive(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         loop {
+            let idle_before = self.buf.is_empty();
             // Take what the body has ready, up to a batch.
             let mut full = false;
             while let Some(body) = self.body.as_mut() {
@@ -460,6 +472,16 @@ where
                     }
                 }
             }
+            if idle_before && !self.buf.is_empty() && !self.corked && !self.ending && !full {
+                self.corked = true;
+                cx.waker().wake_by_ref();
+                self.poll_peer(cx);
+                if self.gone {
+                    return Poll::Ready(());
+                }
+                return Poll::Pending;
+            }
+            self.corked = false;
             let mut written = true;
             if !self.buf.is_empty() {
                 match self.poll_write_buf(cx) {
@@ -589,6 +611,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::AsyncReadExt;
 
     /// A body the size of the bench server's `ReceiverStream` (an `Arc`, a `Weak` and a key).
     struct Idle(#[allow(dead_code)] [usize; 3]);
@@ -633,6 +656,78 @@ mod tests {
         assert!(
             size <= 288 + slack,
             "lean response task future is {size} bytes (state {state})"
+        );
+    }
+
+    /// A body fed by the test.
+    #[derive(Clone, Default)]
+    struct Fed(std::sync::Arc<std::sync::Mutex<std::collections::VecDeque<Bytes>>>);
+
+    impl Body for Fed {
+        type Data = Bytes;
+        type Error = std::convert::Infallible;
+
+        fn poll_frame(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+        ) -> Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+            match self.0.lock().unwrap().pop_front() {
+                Some(b) => Poll::Ready(Some(Ok(http_body::Frame::data(b)))),
+                None => Poll::Pending,
+            }
+        }
+    }
+
+    #[derive(Default)]
+    struct Count(std::sync::atomic::AtomicUsize);
+
+    impl std::task::Wake for Count {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.wake_by_ref();
+        }
+        fn wake_by_ref(self: &std::sync::Arc<Self>) {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    /// An event that finds nothing unwritten waits one scheduler turn (the task wakes
+    /// itself), and what arrives meanwhile goes out in the same write.
+    #[tokio::test]
+    async fn events_wait_one_turn_and_go_out_together() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (client, accepted) = tokio::join!(TcpStream::connect(addr), listener.accept());
+        let mut client = client.unwrap();
+        let body = Fed::default();
+        let mut lean = LeanResponse::new(accepted.unwrap().0, Response::new(body.clone()));
+        let count = std::sync::Arc::new(Count::default());
+        let waker = std::task::Waker::from(count.clone());
+        let mut cx = Context::from_waker(&waker);
+        // The head goes out at once.
+        assert!(lean.poll_drive(&mut cx).is_pending());
+        assert!(lean.buf.is_empty());
+        let woken = count.0.load(std::sync::atomic::Ordering::SeqCst);
+        body.0
+            .lock()
+            .unwrap()
+            .push_back(Bytes::from_static(b"data: 1\n\n"));
+        assert!(lean.poll_drive(&mut cx).is_pending());
+        assert!(!lean.buf.is_empty(), "the first event waits a turn");
+        assert_eq!(count.0.load(std::sync::atomic::Ordering::SeqCst), woken + 1);
+        body.0
+            .lock()
+            .unwrap()
+            .push_back(Bytes::from_static(b"data: 2\n\n"));
+        assert!(lean.poll_drive(&mut cx).is_pending());
+        assert!(lean.buf.is_empty(), "both went out");
+        drop(lean);
+        let mut got = Vec::new();
+        client.read_to_end(&mut got).await.unwrap();
+        let got = String::from_utf8(got).unwrap();
+        assert!(got.starts_with("HTTP/1.1 200 OK\r\n"), "{got}");
+        assert!(
+            got.ends_with("\r\n\r\n9\r\ndata: 1\n\n\r\n9\r\ndata: 2\n\n\r\n"),
+            "{got}"
         );
     }
 

@@ -36,8 +36,10 @@
 //! The library's own share of an idle client is its queue (an empty `VecDeque` and a waker
 //! behind a lock, in an `Arc`) and one map entry: about 100 bytes. Served by hyper 1 over
 //! HTTP/1, an idle client measured about 11 KiB resident, nearly all of it hyper's 8 KiB read
-//! and 8 KiB head buffers, which hyper offers no option to shrink; without hyper the same
-//! client (task, socket, queue) measured about 1.2 KiB. The crate's `MEMORY.md` has the
+//! and 8 KiB head buffers, which hyper offers no option to shrink. On our own server's lean
+//! path (`armature_ws::serve_with`: the `App`'s server, the bench server) the same client
+//! (a small task, its socket, its queue) measured 1.0 KiB (1.16 KiB through the `App`;
+//! `docs/benchmarks.md`, "SSE after issue 15"). The crate's `MEMORY.md` has the earlier
 //! figures, the method and the breakdown.
 
 #![cfg_attr(

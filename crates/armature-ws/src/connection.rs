@@ -233,9 +233,8 @@ impl WebSocketReceiver {
             return Poll::Ready(None);
         }
         self.shared.register(cx.waker());
-        let mut out = std::collections::VecDeque::with_capacity(1);
-        let taken = self.shared.take_into(&mut out, 1);
-        if let Some(frame) = out.pop_front() {
+        let (frame, taken) = self.shared.take_one();
+        if let Some(frame) = frame {
             return Poll::Ready(Some(frame));
         }
         match taken.close {

@@ -519,11 +519,25 @@ impl Shared {
     /// Moves queued frames into `out` (up to about `budget` bytes, at least one frame) and
     /// returns a pending close request once the queue is empty. Wakes a waiting sender.
     pub(crate) fn take_into(&self, out: &mut VecDeque<Bytes>, budget: usize) -> Taken {
+        self.take_with(budget, |frame| out.push_back(frame))
+    }
+
+    /// Takes the first queued frame (no list of its own: the in-process receiver's
+    /// path), or a pending close request once the queue is empty.
+    pub(crate) fn take_one(&self) -> (Option<Bytes>, Taken) {
+        let mut one = None;
+        let taken = self.take_with(1, |frame| one = Some(frame));
+        (one, taken)
+    }
+
+    /// Hands queued frames to `sink`, in order, until about `budget` bytes (at least one
+    /// frame) were taken.
+    fn take_with(&self, budget: usize, mut sink: impl FnMut(Bytes)) -> Taken {
         let mut state = self.state.lock();
         let mut taken = 0;
         while let Some(frame) = state.frames.pop_front() {
             taken += frame.len();
-            out.push_back(frame);
+            sink(frame);
             if taken >= budget {
                 break;
             }

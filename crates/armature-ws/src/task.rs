@@ -82,10 +82,14 @@ where
             // this registration.
             shared.register(cx.waker());
         }
-        if !shared.handler_woken.swap(false, Ordering::SeqCst) {
-            return Poll::Pending;
-        }
-        if let Some(handler) = this.handler.as_mut().as_pin_mut() {
+        for turn in 1..=HANDLER_TURNS {
+            let shared: &Arc<Shared> = &this.conn.shared;
+            if !shared.handler_woken.swap(false, Ordering::SeqCst) {
+                break;
+            }
+            let Some(handler) = this.handler.as_mut().as_pin_mut() else {
+                break;
+            };
             let waker = Waker::from(shared.clone());
             let mut handler_cx = Context::from_waker(&waker);
             shared.handler_queued.store(false, Ordering::Relaxed);
@@ -106,8 +110,22 @@ where
                     again = true;
                 }
             }
-            if again {
-                drive(this.conn, this.guard, cx, false);
+            if !again {
+                break;
+            }
+            // The handler woke itself (e.g. `yield_now`): that wake already scheduled the
+            // task, so it is polled in its next turn, not now.
+            let self_woken = shared.handler_woken.load(Ordering::SeqCst);
+            // The handler made room in a full inbox or sent something: drive the socket
+            // again. Messages it reads now go to the handler in another turn of this
+            // loop rather than a task wake (which would put the connection behind every
+            // other task of the thread: a publisher reading 16 messages per turn of the
+            // whole runtime, each broadcast to every member); on the last turn a message
+            // read wakes the task as usual.
+            let next = !self_woken && turn < HANDLER_TURNS && this.handler.is_some();
+            drive(this.conn, this.guard, cx, next);
+            if !next {
+                break;
             }
         }
         if this.conn.is_done() && this.handler.is_none() {
@@ -117,6 +135,11 @@ where
         }
     }
 }
+
+/// How many times one poll of the task may poll the handler when the socket keeps
+/// delivering messages to it (each turn takes at most an inbox of them), before the task
+/// yields to the rest of the thread.
+const HANDLER_TURNS: u32 = 4;
 
 /// Drives the socket; frees the guard once the connection is over (the driver closed the
 /// socket and freed its buffers then).

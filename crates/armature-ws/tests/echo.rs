@@ -226,3 +226,37 @@ async fn a_handle_from_another_task_sends_and_closes_with_a_code() {
     })
     .await;
 }
+
+/// A client that sends far more than the inbox holds in one write (a publisher's burst):
+/// the handler takes them over several turns of the connection task (inbox of 4, 300
+/// messages), and every echo comes back once, in order, with a room member of the same
+/// connection's broadcasts interleaved correctly (current-thread runtime, as the bench
+/// server runs).
+#[tokio::test(flavor = "current_thread")]
+async fn a_burst_larger_than_the_inbox_is_taken_over_several_turns_in_order() {
+    const N: usize = 300;
+    let server = TestServer::start(WebSocketConfig::default().inbox_capacity(4, 64 * 1024)).await;
+    // A listener in the room, so each broadcast goes to two connections.
+    let mut listener = server.connect("/room/burst").await;
+    joined(&mut listener).await;
+    let (mut publisher, mut pending) = raw_connect(server.addr, "/room/burst", &[]).await;
+    let (_, joined_frame) = read_server_frame(&mut publisher, &mut pending)
+        .await
+        .unwrap();
+    assert!(String::from_utf8_lossy(&joined_frame).starts_with("joined "));
+    let mut burst = Vec::new();
+    for i in 0..N {
+        burst.extend_from_slice(&client_frame(1, true, format!("m{i}").as_bytes()));
+    }
+    publisher.write_all(&burst).await.unwrap();
+    for i in 0..N {
+        let (opcode, payload) = read_server_frame(&mut publisher, &mut pending)
+            .await
+            .unwrap_or_else(|| panic!("publisher: no frame {i}"));
+        assert_eq!((opcode, payload), (1, format!("m{i}").into_bytes()));
+        assert_eq!(
+            next_data(&mut listener).await,
+            Message::text(format!("m{i}"))
+        );
+    }
+}

@@ -45,7 +45,7 @@ impl BroadcastTransport for RedisRoomTransport {
             self.node.publish_durable(&d, except, &frame);
             return Ok(());
         }
-        room.deliver_local(&frame, except);
+        room.deliver_local_coalesced(&frame, except);
         let channel = self.node.room_channel(room.name());
         self.node.publish(&channel, Kind::Room, except, &frame);
         Ok(())

@@ -89,6 +89,7 @@
     )
 )]
 
+mod burst;
 mod clock;
 mod compress;
 mod config;

@@ -19,6 +19,7 @@ use bytes::Bytes;
 use futures_util::task::AtomicWaker;
 use parking_lot::Mutex;
 
+use crate::burst;
 use crate::clock::now_ms;
 use crate::compress::{FrameCache, Outgoing};
 use crate::config::{Backpressure, WebSocketConfig};
@@ -338,6 +339,8 @@ impl Shared {
 
     /// Queues a frame already in the encoding this connection wants.
     fn push_encoded(&self, frame: Bytes) -> Result<()> {
+        // Broadcasts this thread's handler made before this go first.
+        burst::release();
         let mut len = frame.len();
         let mut state = self.state.lock();
         let frame = match &self.deflate {
@@ -390,6 +393,7 @@ impl Shared {
     /// Queues a frame outside the back-pressure policy (the socket's own sends, which wait
     /// for room instead). False when the connection is closing.
     pub(crate) fn push_own(&self, frame: Bytes) -> bool {
+        burst::release();
         let frame = self.encode_unlocked(frame);
         let mut state = self.state.lock();
         if state.closing {
@@ -409,8 +413,36 @@ impl Shared {
         true
     }
 
+    /// Queues a run of broadcast frames (`run`: their concatenation) as one entry, when
+    /// this connection sends them as they are (no compression of its own) and the whole run
+    /// fits under the queue's bound. False when it does not: the caller queues the frames
+    /// one by one, so the back-pressure policy sees each (exactly what it would have seen
+    /// without the run). A closing connection refuses the run (true: nothing more to do).
+    pub(crate) fn push_run(&self, run: &Bytes) -> bool {
+        if self.deflate.is_some() {
+            return false;
+        }
+        let len = run.len();
+        let mut state = self.state.lock();
+        if state.closing {
+            return true;
+        }
+        if state.bytes + len > self.limits.max_queue_bytes() {
+            return false;
+        }
+        let was_empty = state.frames.is_empty();
+        state.frames.push_back(run.clone());
+        state.bytes += len;
+        drop(state);
+        if was_empty {
+            self.wake_driver();
+        }
+        true
+    }
+
     /// Ready once the queue is under its bound (`Err` once the connection is closing).
     pub(crate) fn poll_room(&self, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        burst::release();
         let mut state = self.state.lock();
         if state.closing {
             return Poll::Ready(Err(Error::Closed));
@@ -425,6 +457,7 @@ impl Shared {
     /// Ready once everything queued so far has been written to the socket, or the
     /// connection is gone.
     pub(crate) fn poll_flushed(&self, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        burst::release();
         let mut state = self.state.lock();
         if state.closed {
             return Poll::Ready(Err(Error::Closed));
@@ -443,6 +476,7 @@ impl Shared {
 
     /// Ready once the server's close frame went out, or the connection is gone.
     pub(crate) fn poll_close_sent(&self, cx: &mut Context<'_>) -> Poll<()> {
+        burst::release();
         let mut state = self.state.lock();
         if state.closed || self.close_sent.load(Ordering::Acquire) != 0 {
             return Poll::Ready(());
@@ -462,6 +496,8 @@ impl Shared {
     /// Asks the connection to close; the first request wins. Returns false when the
     /// connection was already closing.
     pub(crate) fn request_close(&self, request: CloseRequest) -> bool {
+        // What this thread's handler broadcast before goes out before the close.
+        burst::release();
         let mut state = self.state.lock();
         // Dropping the last socket value stops queueing but leaves the close code to the
         // handler's outcome, decided right after.
@@ -482,6 +518,7 @@ impl Shared {
 
     /// Drops the connection at once: no more writes, no close handshake.
     pub(crate) fn force_abort(&self) {
+        burst::release();
         let mut state = self.state.lock();
         if state.closed {
             return;
@@ -523,23 +560,39 @@ impl Shared {
     }
 
     /// Takes the first queued frame (no list of its own: the in-process receiver's
-    /// path), or a pending close request once the queue is empty.
+    /// path), or a pending close request once the queue is empty. A run of broadcast
+    /// frames (see [`Shared::push_run`]) is split at its first frame's end; the rest stays
+    /// first.
     pub(crate) fn take_one(&self) -> (Option<Bytes>, Taken) {
+        burst::release();
         let mut one = None;
-        let taken = self.take_with(1, |frame| one = Some(frame));
+        let taken = self.take_with(0, |frame| one = Some(frame));
         (one, taken)
     }
 
     /// Hands queued frames to `sink`, in order, until about `budget` bytes (at least one
-    /// frame) were taken.
+    /// frame) were taken. A `budget` of 0 takes exactly one frame, splitting a run.
     fn take_with(&self, budget: usize, mut sink: impl FnMut(Bytes)) -> Taken {
         let mut state = self.state.lock();
         let mut taken = 0;
-        while let Some(frame) = state.frames.pop_front() {
-            taken += frame.len();
-            sink(frame);
-            if taken >= budget {
-                break;
+        if budget == 0 {
+            if let Some(front) = state.frames.front_mut() {
+                let end = frame_end(front);
+                if end < front.len() {
+                    taken = end;
+                    sink(front.split_to(end));
+                } else if let Some(frame) = state.frames.pop_front() {
+                    taken = frame.len();
+                    sink(frame);
+                }
+            }
+        } else {
+            while let Some(frame) = state.frames.pop_front() {
+                taken += frame.len();
+                sink(frame);
+                if taken >= budget {
+                    break;
+                }
             }
         }
         state.bytes -= taken;
@@ -585,6 +638,7 @@ impl Shared {
     /// Marks the connection closing (its own close handshake started), so handles stop
     /// queueing.
     pub(crate) fn mark_closing(&self) {
+        burst::release();
         let mut state = self.state.lock();
         state.closing = true;
         state.close_requested = true;
@@ -721,6 +775,9 @@ impl Shared {
     /// One socket value fewer; once the last one is gone the connection closes normally
     /// (1000), unless a close was requested first.
     pub(crate) fn socket_dropped(&self) {
+        // A handler that broadcasts and returns: its broadcast is queued (to itself too)
+        // before its connection stops taking frames.
+        burst::release();
         let last = {
             let mut state = self.state.lock();
             state.sockets = state.sockets.saturating_sub(1);
@@ -829,6 +886,19 @@ fn set_waker(slot: &mut Option<Waker>, waker: &Waker) {
     match slot {
         Some(current) if current.will_wake(waker) => {}
         _ => *slot = Some(waker.clone()),
+    }
+}
+
+/// Where the first frame of `frames` (encoded frames, one after another) ends; the whole
+/// length when its header does not parse (then it is one frame as far as we know).
+fn frame_end(frames: &[u8]) -> usize {
+    match armature_ws_core::FrameHeader::parse(frames) {
+        Ok(Some((header, header_len))) => usize::try_from(header.payload_len)
+            .ok()
+            .and_then(|payload| header_len.checked_add(payload))
+            .filter(|&end| end <= frames.len())
+            .unwrap_or(frames.len()),
+        _ => frames.len(),
     }
 }
 

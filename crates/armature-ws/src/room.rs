@@ -17,6 +17,7 @@ use bytes::Bytes;
 use parking_lot::RwLock;
 use serde::Serialize;
 
+use crate::burst::{self, Deliver, Run};
 use crate::compress::FrameCache;
 use crate::connection::WebSocketConnection;
 use crate::queue::{Membership, Shared};
@@ -218,7 +219,7 @@ impl WebSocketRoom {
         match &self.inner.transport {
             Some(transport) => transport.publish(self, frame, except),
             None => {
-                self.deliver_local(&frame, except);
+                self.deliver_local_coalesced(&frame, except);
                 Ok(())
             }
         }
@@ -266,6 +267,8 @@ impl WebSocketRoom {
     /// processes may reach it only a moment later (once the transport's subscription is
     /// confirmed); use `add_connection(..).await` where that matters.
     pub fn join(&self, id: String, connection: WebSocketConnection) -> Result<()> {
+        // What this thread's handler broadcast before the join does not reach the newcomer.
+        burst::release();
         // The usual key is the connection's own id: share its allocation.
         let key: Arc<str> = if *connection.shared.id == *id {
             connection.shared.id.clone()
@@ -305,6 +308,8 @@ impl WebSocketRoom {
 
     /// [`WebSocketRoom::remove_connection`] without an `.await`.
     pub fn leave(&self, id: &str) -> Option<WebSocketConnection> {
+        // What this thread's handler broadcast before the leave still reaches the member.
+        burst::release();
         let (removed, now_empty) = {
             let mut members = self.inner.members.write();
             let removed = members.remove(id);
@@ -370,6 +375,8 @@ impl WebSocketRoom {
     /// [`BroadcastTransport`] calls). Never waits; a member that does not take the frame is
     /// counted in [`Delivery::refused`] and handled by its back-pressure policy.
     pub fn deliver_local(&self, frame: &Bytes, except: Option<&str>) -> Delivery {
+        // Held broadcasts first (and not under the members' lock: delivering them takes it).
+        burst::release();
         let mut delivery = Delivery::default();
         // One encoding per kind of member: the plain frame, one compressed frame per
         // (window, level) of the shared-mode members; dedicated members compress their own.
@@ -385,6 +392,26 @@ impl WebSocketRoom {
             }
         }
         delivery
+    }
+
+    /// [`deliver_local`](Self::deliver_local) for a broadcast made now, coalesced with the
+    /// others of a burst: what [`LocalTransport`](crate::LocalTransport) (and a
+    /// multi-process transport, for its own process) calls.
+    ///
+    /// Inside a connection's handler — while the connection task polls it — the frame is
+    /// held with the other broadcasts of that poll and delivered when the poll ends, or
+    /// earlier, before anything else is queued to or closed on a connection on this thread
+    /// (a `send`, another `deliver_local`, a join or leave). Each member then takes the
+    /// frames broadcast one after another to this room as one run: one queue entry, one
+    /// lock and one wake for the whole burst, and usually one write. Elsewhere (a task of
+    /// its own, a test) it is `deliver_local`. Either way, every member gets every frame
+    /// once, in the order they were broadcast, and what one task broadcasts and then sends
+    /// reaches each connection in that order; a member's back-pressure policy sees each
+    /// frame of a run that does not fit its queue.
+    pub fn deliver_local_coalesced(&self, frame: &Bytes, except: Option<&str>) {
+        if !burst::hold(&self.inner, frame, except) {
+            self.deliver_local(frame, except);
+        }
     }
 
     /// The number of members.
@@ -423,6 +450,30 @@ impl WebSocketRoom {
     }
 }
 
+impl Deliver for RoomInner {
+    fn deliver_run(&self, run: &Run) {
+        let frames = run.frames();
+        let joined = run.joined();
+        // Per-frame encodings, made only if a member needs them (compression, or a run
+        // that does not fit its queue whole).
+        let mut caches: Option<Vec<FrameCache<'_>>> = None;
+        let members = self.members.read();
+        for (id, connection) in members.iter() {
+            if run.except() == Some(&**id) {
+                continue;
+            }
+            let shared = &connection.shared;
+            if !shared.push_run(&joined) {
+                let caches =
+                    caches.get_or_insert_with(|| frames.iter().map(FrameCache::new).collect());
+                for cache in caches.iter_mut() {
+                    let _ = shared.push_broadcast(cache);
+                }
+            }
+        }
+    }
+}
+
 impl RoomInner {
     /// Removes `key` if it still maps to this connection (a disconnect); tells the
     /// transport and the registry when that emptied the room.
@@ -456,5 +507,78 @@ impl RoomInner {
 impl Membership for RoomInner {
     fn connection_ended(self: Arc<Self>, key: &str, shared: &Arc<Shared>) {
         self.remove_member(key, shared);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Backpressure, WebSocketConfig};
+    use crate::connection::WebSocketReceiver;
+    use futures_util::FutureExt;
+
+    fn member(room: &WebSocketRoom, id: &str, config: &WebSocketConfig) -> WebSocketReceiver {
+        let (connection, receiver) = WebSocketConnection::with_config(id.to_owned(), config);
+        room.join(id.to_owned(), connection).unwrap();
+        receiver
+    }
+
+    fn broadcast_ten(room: &WebSocketRoom) {
+        for i in 0..10 {
+            room.broadcast_text(format!("m{i}"))
+                .now_or_never()
+                .unwrap()
+                .unwrap();
+        }
+    }
+
+    fn drain(receiver: &mut WebSocketReceiver) -> Vec<Bytes> {
+        std::iter::from_fn(|| receiver.try_recv_frame()).collect()
+    }
+
+    /// A held run is one queue entry; the in-process receiver still yields one frame at a
+    /// time, and a member whose queue cannot take the whole run meets its policy frame by
+    /// frame, exactly as without holding.
+    #[test]
+    fn held_runs_split_into_frames_and_meet_the_policy_frame_by_frame() {
+        let roomy = WebSocketConfig::default();
+        // Each frame is 4 bytes ("m0": header 2, payload 2): 3 fit.
+        let small = WebSocketConfig::default()
+            .max_queue_bytes(12)
+            .backpressure(Backpressure::DropNewest);
+        let closing = WebSocketConfig::default()
+            .max_queue_bytes(12)
+            .backpressure(Backpressure::Close);
+
+        let mut outcomes = Vec::new();
+        for held in [false, true] {
+            let room = WebSocketRoom::new("r".to_owned());
+            let mut a = member(&room, "a", &roomy);
+            let mut b = member(&room, "b", &small);
+            let mut c = member(&room, "c", &closing);
+            if held {
+                crate::burst::holding(|| broadcast_ten(&room));
+            } else {
+                broadcast_ten(&room);
+            }
+            let all = drain(&mut a);
+            assert_eq!(all.len(), 10);
+            for (i, frame) in all.iter().enumerate() {
+                assert_eq!(*frame, armature_ws_core::encode_text(&format!("m{i}")));
+            }
+            outcomes.push((drain(&mut b), drain(&mut c)));
+        }
+        assert_eq!(
+            outcomes[0], outcomes[1],
+            "the same with and without holding"
+        );
+        let (dropping, closed) = &outcomes[1];
+        assert_eq!(dropping.len(), 3, "the first three, the rest dropped");
+        assert_eq!(
+            closed.len(),
+            1,
+            "only the close frame: the slow member was closed"
+        );
+        assert_eq!(closed[0][1] as usize, 2 + "send queue full".len());
     }
 }

@@ -24,6 +24,7 @@ use std::task::{Context, Poll, Waker};
 
 use pin_project_lite::pin_project;
 
+use crate::burst;
 use crate::driver::Conn;
 use crate::outcome::{HandlerOutcome, internal_error_close, panic_message};
 use crate::queue::{CloseRequest, Shared};
@@ -94,7 +95,11 @@ where
             let mut handler_cx = Context::from_waker(&waker);
             shared.handler_queued.store(false, Ordering::Relaxed);
             shared.in_handler.store(true, Ordering::SeqCst);
-            let polled = catch_unwind(AssertUnwindSafe(|| handler.poll(&mut handler_cx)));
+            // Room broadcasts the handler makes in this poll are held and delivered as
+            // one run per member when it returns (see `burst`), before the socket is
+            // driven again.
+            let polled =
+                burst::holding(|| catch_unwind(AssertUnwindSafe(|| handler.poll(&mut handler_cx))));
             shared.in_handler.store(false, Ordering::SeqCst);
             let mut again = shared.handler_queued.swap(false, Ordering::SeqCst);
             match polled {

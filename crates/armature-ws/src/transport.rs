@@ -14,7 +14,7 @@ pub struct LocalTransport;
 
 impl BroadcastTransport for LocalTransport {
     fn publish(&self, room: &WebSocketRoom, frame: Bytes, except: Option<&str>) -> Result<()> {
-        room.deliver_local(&frame, except);
+        room.deliver_local_coalesced(&frame, except);
         Ok(())
     }
 }

@@ -12,12 +12,18 @@
 //! one task broadcasts and then sends reaches each connection in that order, and nothing
 //! is held past the poll that broadcast it.
 //!
+//! [`coalesced`] gives any other future the same (a ticker task, say).
+//!
 //! Nothing here knows of rooms or queues: a room implements [`Deliver`].
 
 use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use bytes::{Bytes, BytesMut};
+use pin_project_lite::pin_project;
 
 /// Most bytes of frames held as one run (past this the run is delivered).
 pub(crate) const RUN_MAX_BYTES: usize = 64 * 1024;
@@ -100,6 +106,61 @@ pub(crate) fn holding<R>(poll: impl FnOnce() -> R) -> R {
     HOLDING.set(HOLDING.get() + 1);
     let _guard = Guard;
     poll()
+}
+
+pin_project! {
+    /// A future whose room broadcasts are coalesced like a handler's: see [`coalesced`].
+    #[must_use = "futures do nothing unless polled"]
+    #[derive(Debug)]
+    pub struct Coalesced<F> {
+        #[pin]
+        future: F,
+    }
+}
+
+/// Wraps `future` so that the room broadcasts it makes in one poll are delivered as one
+/// run per member when that poll returns — what every connection's handler gets without
+/// asking. For a task of its own that broadcasts many messages at once, e.g. a ticker that
+/// publishes a batch of updates per tick: each member then takes the batch with one queue
+/// lock and one wake instead of one per message, and usually in one write. Order and
+/// exactly-once are kept as for any broadcast (see
+/// [`WebSocketRoom::deliver_local_coalesced`](crate::WebSocketRoom::deliver_local_coalesced)).
+///
+/// ```
+/// use armature_ws::{WebSocketConnection, WebSocketRoom, coalesced};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), armature_ws::Error> {
+/// let room = WebSocketRoom::new("prices".to_owned());
+/// let (member, mut rx) = WebSocketConnection::new("c1".to_owned());
+/// room.join("c1".to_owned(), member)?;
+///
+/// let ticker = room.clone();
+/// tokio::spawn(coalesced(async move {
+///     for price in [101, 102, 103] {
+///         ticker.broadcast_json(&price).await?;
+///     }
+///     Ok::<(), armature_ws::Error>(())
+/// }))
+/// .await
+/// .unwrap()?;
+///
+/// // Queued as one run, received as three messages, in order.
+/// assert_eq!(rx.recv().await.unwrap().as_text(), Some("101"));
+/// assert_eq!(rx.recv().await.unwrap().as_text(), Some("102"));
+/// assert_eq!(rx.recv().await.unwrap().as_text(), Some("103"));
+/// # Ok(()) }
+/// ```
+pub fn coalesced<F: Future>(future: F) -> Coalesced<F> {
+    Coalesced { future }
+}
+
+impl<F: Future> Future for Coalesced<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        holding(|| this.future.poll(cx))
+    }
 }
 
 /// Holds `frame` for `target` when a handler is being polled on this thread. False when it

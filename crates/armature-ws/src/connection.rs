@@ -14,7 +14,7 @@ use bytes::{Bytes, BytesMut};
 use serde::Serialize;
 
 use crate::config::WebSocketConfig;
-use crate::queue::{CloseRequest, Limits, Shared};
+use crate::queue::{CloseRequest, Limits, Shared, frame_end};
 use crate::stats::Stats;
 use crate::{Error, Result};
 
@@ -75,6 +75,7 @@ impl WebSocketConnection {
             shared: shared.clone(),
             decoder: Decoder::new(armature_ws_core::Config::client()),
             buf: BytesMut::new(),
+            run: Bytes::new(),
             done: false,
         };
         (WebSocketConnection { shared }, receiver)
@@ -189,6 +190,8 @@ pub struct WebSocketReceiver {
     shared: Arc<Shared>,
     decoder: Decoder,
     buf: BytesMut,
+    /// The rest of a run of broadcast frames taken from the queue as one entry.
+    run: Bytes,
     done: bool,
 }
 
@@ -232,10 +235,14 @@ impl WebSocketReceiver {
         if self.done {
             return Poll::Ready(None);
         }
+        if !self.run.is_empty() {
+            return Poll::Ready(Some(self.next_of_run()));
+        }
         self.shared.register(cx.waker());
         let (frame, taken) = self.shared.take_one();
         if let Some(frame) = frame {
-            return Poll::Ready(Some(frame));
+            self.run = frame;
+            return Poll::Ready(Some(self.next_of_run()));
         }
         match taken.close {
             Some(CloseRequest::Graceful(frame) | CloseRequest::Abort(frame)) => {
@@ -246,6 +253,14 @@ impl WebSocketReceiver {
             None if self.shared.is_closed() => Poll::Ready(None),
             None => Poll::Pending,
         }
+    }
+}
+
+impl WebSocketReceiver {
+    /// The first frame of `run` (a queue entry may hold several, one after another).
+    fn next_of_run(&mut self) -> Bytes {
+        let end = frame_end(&self.run);
+        self.run.split_to(end)
     }
 }
 

@@ -117,6 +117,7 @@ pub use armature_ws_core::{CloseCode, CloseFrame, Utf8Bytes, WebSocketMessage};
 
 pub use armature_ws_core::permessage_deflate;
 pub use armature_ws_core::{OriginPolicy, OriginRefusal};
+pub use burst::{Coalesced, coalesced};
 pub use config::{Backpressure, WebSocketConfig};
 pub use connection::{WebSocketConnection, WebSocketReceiver};
 pub use hub::Hub;

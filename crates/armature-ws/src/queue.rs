@@ -559,40 +559,26 @@ impl Shared {
         self.take_with(budget, |frame| out.push_back(frame))
     }
 
-    /// Takes the first queued frame (no list of its own: the in-process receiver's
-    /// path), or a pending close request once the queue is empty. A run of broadcast
-    /// frames (see [`Shared::push_run`]) is split at its first frame's end; the rest stays
-    /// first.
+    /// Takes the first queued entry (no list of its own: the in-process receiver's path),
+    /// or a pending close request once the queue is empty. The entry may be a run of
+    /// broadcast frames (see [`Shared::push_run`]); the receiver splits it.
     pub(crate) fn take_one(&self) -> (Option<Bytes>, Taken) {
         burst::release();
         let mut one = None;
-        let taken = self.take_with(0, |frame| one = Some(frame));
+        let taken = self.take_with(1, |frame| one = Some(frame));
         (one, taken)
     }
 
     /// Hands queued frames to `sink`, in order, until about `budget` bytes (at least one
-    /// frame) were taken. A `budget` of 0 takes exactly one frame, splitting a run.
+    /// frame) were taken.
     fn take_with(&self, budget: usize, mut sink: impl FnMut(Bytes)) -> Taken {
         let mut state = self.state.lock();
         let mut taken = 0;
-        if budget == 0 {
-            if let Some(front) = state.frames.front_mut() {
-                let end = frame_end(front);
-                if end < front.len() {
-                    taken = end;
-                    sink(front.split_to(end));
-                } else if let Some(frame) = state.frames.pop_front() {
-                    taken = frame.len();
-                    sink(frame);
-                }
-            }
-        } else {
-            while let Some(frame) = state.frames.pop_front() {
-                taken += frame.len();
-                sink(frame);
-                if taken >= budget {
-                    break;
-                }
+        while let Some(frame) = state.frames.pop_front() {
+            taken += frame.len();
+            sink(frame);
+            if taken >= budget {
+                break;
             }
         }
         state.bytes -= taken;
@@ -618,6 +604,12 @@ impl Shared {
             sender.wake();
         }
         Taken { close }
+    }
+
+    /// Entries in the send queue (a run of broadcast frames is one).
+    #[cfg(test)]
+    pub(crate) fn queued_entries(&self) -> usize {
+        self.state.lock().frames.len()
     }
 
     /// Bytes queued and not yet taken by the connection task.
@@ -891,7 +883,7 @@ fn set_waker(slot: &mut Option<Waker>, waker: &Waker) {
 
 /// Where the first frame of `frames` (encoded frames, one after another) ends; the whole
 /// length when its header does not parse (then it is one frame as far as we know).
-fn frame_end(frames: &[u8]) -> usize {
+pub(crate) fn frame_end(frames: &[u8]) -> usize {
     match armature_ws_core::FrameHeader::parse(frames) {
         Ok(Some((header, header_len))) => usize::try_from(header.payload_len)
             .ok()

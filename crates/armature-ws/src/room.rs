@@ -536,6 +536,34 @@ mod tests {
         std::iter::from_fn(|| receiver.try_recv_frame()).collect()
     }
 
+    /// A future wrapped in `coalesced` queues the burst of one poll as one entry per
+    /// member; unwrapped, one entry per broadcast. Both yield the same frames in order.
+    #[test]
+    fn a_coalesced_burst_is_one_queue_entry() {
+        for wrapped in [false, true] {
+            let room = WebSocketRoom::new("r".to_owned());
+            let (connection, mut receiver) = WebSocketConnection::new("a".to_owned());
+            let shared = connection.shared.clone();
+            room.join("a".to_owned(), connection).unwrap();
+            let burst = async {
+                for i in 0..5 {
+                    room.broadcast_text(format!("m{i}")).await.unwrap();
+                }
+            };
+            if wrapped {
+                crate::coalesced(burst).now_or_never().unwrap();
+            } else {
+                burst.now_or_never().unwrap();
+            }
+            assert_eq!(shared.queued_entries(), if wrapped { 1 } else { 5 });
+            let frames = drain(&mut receiver);
+            let expected: Vec<Bytes> = (0..5)
+                .map(|i| armature_ws_core::encode_text(&format!("m{i}")))
+                .collect();
+            assert_eq!(frames, expected);
+        }
+    }
+
     /// A held run is one queue entry; the in-process receiver still yields one frame at a
     /// time, and a member whose queue cannot take the whole run meets its policy frame by
     /// frame, exactly as without holding.

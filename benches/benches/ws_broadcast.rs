@@ -39,18 +39,24 @@ fn tungstenite_frame(text: String) -> Vec<u8> {
     wire
 }
 
-fn fan_out(c: &mut Criterion) {
-    let mut group = c.benchmark_group("ws_broadcast_10000");
-    group.throughput(Throughput::Elements(MEMBERS as u64));
-
+/// A room of `MEMBERS` in-process connections, and their receiving ends.
+fn room_with_members() -> (WebSocketRoom, Vec<WebSocketReceiver>) {
     let room = WebSocketRoom::new("bench".to_owned());
-    let mut receivers: Vec<WebSocketReceiver> = (0..MEMBERS)
+    let receivers = (0..MEMBERS)
         .map(|i| {
             let (connection, receiver) = WebSocketConnection::new(format!("c{i}"));
             room.join(format!("c{i}"), connection).unwrap();
             receiver
         })
         .collect();
+    (room, receivers)
+}
+
+fn fan_out(c: &mut Criterion) {
+    let mut group = c.benchmark_group("ws_broadcast_10000");
+    group.throughput(Throughput::Elements(MEMBERS as u64));
+
+    let (room, mut receivers) = room_with_members();
     group.bench_function("armature_room", |b| {
         b.iter(|| {
             room.broadcast_text(PAYLOAD)
@@ -92,14 +98,7 @@ fn fan_out_bursts(c: &mut Criterion) {
     let mut group = c.benchmark_group("ws_broadcast_10000_burst32");
     group.throughput(Throughput::Elements((MEMBERS * BURST) as u64));
 
-    let room = WebSocketRoom::new("bench".to_owned());
-    let mut receivers: Vec<WebSocketReceiver> = (0..MEMBERS)
-        .map(|i| {
-            let (connection, receiver) = WebSocketConnection::new(format!("c{i}"));
-            room.join(format!("c{i}"), connection).unwrap();
-            receiver
-        })
-        .collect();
+    let (room, mut receivers) = room_with_members();
     group.bench_function("armature_room", |b| {
         b.iter(|| {
             coalesced(async {

@@ -212,24 +212,24 @@ async fn a_handler_that_awaits_between_broadcasts_delivers_each_at_once() {
     }
 }
 
-#[tokio::test]
-async fn a_handler_that_returns_after_a_burst_delivers_it_then_closes_normally() {
+/// A publisher and a member; the publisher sends `command 8`, after which its handler ends
+/// (`return` or `panic`): both get the 8 frames, then the publisher's close code.
+async fn a_burst_then_the_handler_ends(command: &str, prefix: &str, code: u16) {
     let (addr, _rooms) = start().await;
     let mut publisher = connect(addr, "/").await;
     let mut member = connect(addr, "/").await;
-    send_text(&mut publisher, "return 8").await;
-    expect_seq(&mut publisher, "r", 8).await;
-    assert_eq!(close_code(&mut publisher).await, Some(1000));
-    expect_seq(&mut member, "r", 8).await;
+    send_text(&mut publisher, &format!("{command} 8")).await;
+    expect_seq(&mut publisher, prefix, 8).await;
+    assert_eq!(close_code(&mut publisher).await, Some(code));
+    expect_seq(&mut member, prefix, 8).await;
+}
+
+#[tokio::test]
+async fn a_handler_that_returns_after_a_burst_delivers_it_then_closes_normally() {
+    a_burst_then_the_handler_ends("return", "r", 1000).await;
 }
 
 #[tokio::test]
 async fn a_handler_that_panics_after_a_burst_delivers_it_then_closes_with_1011() {
-    let (addr, _rooms) = start().await;
-    let mut publisher = connect(addr, "/").await;
-    let mut member = connect(addr, "/").await;
-    send_text(&mut publisher, "panic 8").await;
-    expect_seq(&mut publisher, "p", 8).await;
-    assert_eq!(close_code(&mut publisher).await, Some(1011));
-    expect_seq(&mut member, "p", 8).await;
+    a_burst_then_the_handler_ends("panic", "p", 1011).await;
 }

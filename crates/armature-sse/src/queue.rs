@@ -8,7 +8,7 @@
 use std::collections::VecDeque;
 use std::task::{Context, Poll, Waker};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use parking_lot::Mutex;
 
 /// Why a queue stopped taking events.
@@ -65,6 +65,10 @@ pub(crate) struct ClientQueue {
 fn saturate(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
 }
+
+/// The most bytes [`ClientQueue::poll_pop_run`] joins into one buffer (a lone larger event
+/// is taken as it is).
+pub(crate) const RUN_MAX: usize = 16 * 1024;
 
 /// Capacity kept when the queue runs empty; above it the buffer is given back.
 const KEEP_CAPACITY: usize = 16;
@@ -165,6 +169,39 @@ impl ClientQueue {
         }
     }
 
+    /// Like [`poll_pop`](Self::poll_pop), but when more than one event is queued, takes a
+    /// run of them (in order, up to [`RUN_MAX`] bytes) under the one lock and returns them
+    /// as one buffer: one lock, one allocation and one copy for the run instead of a lock
+    /// and a refcount drop per event at the reader. For a body, where event boundaries are
+    /// in the bytes themselves.
+    pub(crate) fn poll_pop_run(&self, cx: &mut Context<'_>) -> Poll<Pop> {
+        let mut st = self.state.lock();
+        if st.items.len() > 1 {
+            let mut total = 0usize;
+            let mut n = 0usize;
+            for item in st.items.iter() {
+                if n > 0 && total + item.len() > RUN_MAX {
+                    break;
+                }
+                total += item.len();
+                n += 1;
+            }
+            if n > 1 {
+                let mut run = BytesMut::with_capacity(total);
+                for item in st.items.drain(..n) {
+                    run.extend_from_slice(&item);
+                }
+                st.bytes = st.bytes.saturating_sub(saturate(total));
+                if st.items.is_empty() && st.items.capacity() > KEEP_CAPACITY {
+                    st.items.shrink_to(KEEP_CAPACITY);
+                }
+                return Poll::Ready(Pop::Item(run.freeze()));
+            }
+        }
+        drop(st);
+        self.poll_pop(cx)
+    }
+
     /// True when nothing is queued and nothing more will be.
     pub(crate) fn is_finished(&self) -> bool {
         let st = self.state.lock();
@@ -179,6 +216,10 @@ mod tests {
 
     fn pop(q: &ClientQueue) -> Poll<Pop> {
         q.poll_pop(&mut Context::from_waker(noop_waker_ref()))
+    }
+
+    fn pop_run(q: &ClientQueue) -> Poll<Pop> {
+        q.poll_pop_run(&mut Context::from_waker(noop_waker_ref()))
     }
 
     #[test]
@@ -247,5 +288,30 @@ mod tests {
     fn empty_open_queue_is_pending() {
         let q = ClientQueue::new(4, 100, VecDeque::new());
         assert!(pop(&q).is_pending());
+    }
+
+    #[test]
+    fn a_run_is_taken_in_order_up_to_its_bound() {
+        let q = ClientQueue::new(100, usize::MAX, VecDeque::new());
+        q.push(Bytes::from_static(b"a"));
+        assert!(matches!(pop_run(&q), Poll::Ready(Pop::Item(b)) if &b[..] == b"a"));
+        q.push(Bytes::from_static(b"b"));
+        q.push(Bytes::from_static(b"c"));
+        q.push(Bytes::from(vec![b'x'; RUN_MAX]));
+        assert!(matches!(pop_run(&q), Poll::Ready(Pop::Item(b)) if &b[..] == b"bc"));
+        assert_eq!(q.len(), 1);
+        assert!(matches!(pop_run(&q), Poll::Ready(Pop::Item(b)) if b.len() == RUN_MAX));
+        assert!(pop_run(&q).is_pending());
+        // The byte bound is given back: the queue takes as much again.
+        let q = ClientQueue::new(100, 4, VecDeque::new());
+        for _ in 0..4 {
+            assert_eq!(q.push(Bytes::from_static(b"z")), Push::Queued);
+        }
+        assert_eq!(q.push(Bytes::from_static(b"z")), Push::Full);
+        assert!(matches!(pop_run(&q), Poll::Ready(Pop::Item(b)) if &b[..] == b"zzzz"));
+        assert_eq!(q.push(Bytes::from_static(b"zzzz")), Push::Queued);
+        q.close(Closed::Finished);
+        assert!(matches!(pop_run(&q), Poll::Ready(Pop::Item(_))));
+        assert!(matches!(pop_run(&q), Poll::Ready(Pop::End)));
     }
 }

@@ -160,7 +160,8 @@ impl<T> Body for ReceiverStream<T> {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        self.poll_pop(cx).map(|pop| match pop {
+        // A body's frames need not be one event each: a run queued meanwhile goes as one.
+        self.guard.queue.poll_pop_run(cx).map(|pop| match pop {
             Pop::Item(bytes) => Some(Ok(Frame::data(bytes))),
             Pop::Overflow | Pop::End => None,
         })

@@ -43,11 +43,22 @@ pub(crate) enum Pop {
     End,
 }
 
+/// One queue slot: an event, or a run of events queued together (a turn's broadcasts, see
+/// [`coalesced`](crate::coalesced)), taken whole by a body and split again by a stream.
+#[derive(Debug)]
+struct Entry {
+    bytes: Bytes,
+    /// Events in `bytes` (1 for a single event).
+    events: u32,
+}
+
 /// Sizes and bounds are `u32`s (saturated): with them the queue's allocation (`Arc`
-/// counts, lock, state) is 88 bytes, one 96-byte allocator chunk per client rather than 112.
+/// counts, lock, state) is 96 bytes, one 96-byte allocator chunk per client.
 #[derive(Debug)]
 struct State {
-    items: VecDeque<Bytes>,
+    items: VecDeque<Entry>,
+    /// Events queued (a run counts each of its events).
+    events: u32,
     bytes: u32,
     max_events: u32,
     max_bytes: u32,
@@ -66,6 +77,12 @@ fn saturate(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
 }
 
+/// The length of the first event in `bytes`, through its blank line (`\n\n`); `None`
+/// when there is none.
+fn event_end(bytes: &[u8]) -> Option<usize> {
+    bytes.windows(2).position(|w| w == b"\n\n").map(|i| i + 2)
+}
+
 /// The most bytes [`ClientQueue::poll_pop_run`] joins into one buffer (a lone larger event
 /// is taken as it is).
 pub(crate) const RUN_MAX: usize = 16 * 1024;
@@ -79,11 +96,16 @@ impl ClientQueue {
     pub(crate) fn new(max_events: usize, max_bytes: usize, initial: VecDeque<Bytes>) -> Self {
         let bytes: usize = initial.iter().map(Bytes::len).sum();
         let bytes = saturate(bytes);
+        let events = saturate(initial.len());
         ClientQueue {
             state: Mutex::new(State {
-                max_events: saturate(max_events).saturating_add(saturate(initial.len())),
+                max_events: saturate(max_events).saturating_add(events),
                 max_bytes: saturate(max_bytes).saturating_add(bytes),
-                items: initial,
+                items: initial
+                    .into_iter()
+                    .map(|bytes| Entry { bytes, events: 1 })
+                    .collect(),
+                events,
                 bytes,
                 closed: Closed::Open,
                 overflow_reported: false,
@@ -94,19 +116,27 @@ impl ClientQueue {
 
     /// Queues `item` unless the queue is closed or full; wakes the reader.
     pub(crate) fn push(&self, item: Bytes) -> Push {
+        self.push_run(item, 1)
+    }
+
+    /// Queues `run`, which holds `events` events, as one slot, unless the queue is closed or
+    /// the run does not fit whole (the sender then offers its events one by one, so the
+    /// slow-client policy sees each); wakes the reader.
+    pub(crate) fn push_run(&self, run: Bytes, events: u32) -> Push {
         let waker = {
             let mut st = self.state.lock();
             if st.closed != Closed::Open {
                 return Push::Closed;
             }
-            let len = saturate(item.len());
-            if saturate(st.items.len()) >= st.max_events
+            let len = saturate(run.len());
+            if st.events.saturating_add(events) > st.max_events
                 || st.bytes.saturating_add(len) > st.max_bytes
             {
                 return Push::Full;
             }
             st.bytes = st.bytes.saturating_add(len);
-            st.items.push_back(item);
+            st.events = st.events.saturating_add(events);
+            st.items.push_back(Entry { bytes: run, events });
             st.waker.take()
         };
         if let Some(waker) = waker {
@@ -126,6 +156,7 @@ impl ClientQueue {
             if why == Closed::Overflow || why == Closed::ReceiverGone {
                 st.items = VecDeque::new();
                 st.bytes = 0;
+                st.events = 0;
             }
             st.waker.take()
         };
@@ -141,17 +172,33 @@ impl ClientQueue {
 
     /// Number of queued events.
     pub(crate) fn len(&self) -> usize {
-        self.state.lock().items.len()
+        self.state.lock().events as usize
     }
 
-    /// Takes the next event, or registers the reader's waker.
+    /// Takes the next event, or registers the reader's waker. A run queued as one slot is
+    /// split at the end of its first event (a blank line: an encoded event has none inside).
     pub(crate) fn poll_pop(&self, cx: &mut Context<'_>) -> Poll<Pop> {
         let mut st = self.state.lock();
-        if let Some(item) = st.items.pop_front() {
+        if let Some(front) = st.items.front_mut() {
+            let item = if front.events > 1
+                && let Some(end) = event_end(&front.bytes)
+                && end < front.bytes.len()
+            {
+                front.events -= 1;
+                front.bytes.split_to(end)
+            } else {
+                let Some(entry) = st.items.pop_front() else {
+                    return Poll::Pending;
+                };
+                if st.items.is_empty() && st.items.capacity() > KEEP_CAPACITY {
+                    st.items.shrink_to(KEEP_CAPACITY);
+                }
+                st.events = st.events.saturating_sub(entry.events);
+                st.bytes = st.bytes.saturating_sub(saturate(entry.bytes.len()));
+                return Poll::Ready(Pop::Item(entry.bytes));
+            };
+            st.events = st.events.saturating_sub(1);
             st.bytes = st.bytes.saturating_sub(saturate(item.len()));
-            if st.items.is_empty() && st.items.capacity() > KEEP_CAPACITY {
-                st.items.shrink_to(KEEP_CAPACITY);
-            }
             return Poll::Ready(Pop::Item(item));
         }
         match st.closed {
@@ -169,37 +216,43 @@ impl ClientQueue {
         }
     }
 
-    /// Like [`poll_pop`](Self::poll_pop), but when more than one event is queued, takes a
-    /// run of them (in order, up to [`RUN_MAX`] bytes) under the one lock and returns them
-    /// as one buffer: one lock, one allocation and one copy for the run instead of a lock
-    /// and a refcount drop per event at the reader. For a body, where event boundaries are
-    /// in the bytes themselves.
+    /// Like [`poll_pop`](Self::poll_pop), but takes whole slots: a run queued as one slot as
+    /// it is (no copy), and when more than one slot is queued, as many as fit in
+    /// [`RUN_MAX`] bytes joined into one buffer under the one lock: one lock, one allocation
+    /// and one copy instead of a lock and a refcount drop per event at the reader. For a
+    /// body, where event boundaries are in the bytes themselves.
     pub(crate) fn poll_pop_run(&self, cx: &mut Context<'_>) -> Poll<Pop> {
         let mut st = self.state.lock();
-        if st.items.len() > 1 {
-            let mut total = 0usize;
-            let mut n = 0usize;
-            for item in st.items.iter() {
-                if n > 0 && total + item.len() > RUN_MAX {
-                    break;
-                }
-                total += item.len();
-                n += 1;
+        let mut total = 0usize;
+        let mut n = 0usize;
+        let mut events = 0u32;
+        for item in st.items.iter() {
+            if n > 0 && total + item.bytes.len() > RUN_MAX {
+                break;
             }
-            if n > 1 {
-                let mut run = BytesMut::with_capacity(total);
-                for item in st.items.drain(..n) {
-                    run.extend_from_slice(&item);
-                }
-                st.bytes = st.bytes.saturating_sub(saturate(total));
-                if st.items.is_empty() && st.items.capacity() > KEEP_CAPACITY {
-                    st.items.shrink_to(KEEP_CAPACITY);
-                }
-                return Poll::Ready(Pop::Item(run.freeze()));
-            }
+            total += item.bytes.len();
+            events = events.saturating_add(item.events);
+            n += 1;
         }
-        drop(st);
-        self.poll_pop(cx)
+        if n == 0 {
+            drop(st);
+            return self.poll_pop(cx);
+        }
+        let run = if n == 1 {
+            st.items.pop_front().map(|e| e.bytes).unwrap_or_default()
+        } else {
+            let mut run = BytesMut::with_capacity(total);
+            for item in st.items.drain(..n) {
+                run.extend_from_slice(&item.bytes);
+            }
+            run.freeze()
+        };
+        st.bytes = st.bytes.saturating_sub(saturate(total));
+        st.events = st.events.saturating_sub(events);
+        if st.items.is_empty() && st.items.capacity() > KEEP_CAPACITY {
+            st.items.shrink_to(KEEP_CAPACITY);
+        }
+        Poll::Ready(Pop::Item(run))
     }
 
     /// True when nothing is queued and nothing more will be.
@@ -267,10 +320,10 @@ mod tests {
 
     #[test]
     fn a_queue_is_one_96_byte_chunk() {
-        // `Arc` counts (16) + the lock and its state; glibc rounds a request of up to 88
-        // bytes to a 96-byte chunk, of 89–104 to 112.
+        // `Arc` counts (16) + the lock and its state: 96 bytes, a 96-byte chunk for
+        // jemalloc (glibc rounds a request of 89–104 bytes to 112).
         assert!(
-            size_of::<ClientQueue>() + 16 <= 88,
+            size_of::<ClientQueue>() + 16 <= 96,
             "{}",
             size_of::<ClientQueue>()
         );
@@ -312,6 +365,73 @@ mod tests {
         assert_eq!(q.push(Bytes::from_static(b"zzzz")), Push::Queued);
         q.close(Closed::Finished);
         assert!(matches!(pop_run(&q), Poll::Ready(Pop::Item(_))));
+        assert!(matches!(pop_run(&q), Poll::Ready(Pop::End)));
+    }
+
+    #[test]
+    fn a_run_counts_each_of_its_events_against_the_bound() {
+        let q = ClientQueue::new(3, usize::MAX, VecDeque::new());
+        assert_eq!(
+            q.push_run(Bytes::from_static(b"a\n\nb\n\n"), 2),
+            Push::Queued
+        );
+        assert_eq!(q.len(), 2);
+        // Two more events do not fit whole; one does.
+        assert_eq!(q.push_run(Bytes::from_static(b"c\n\nd\n\n"), 2), Push::Full);
+        assert_eq!(q.push(Bytes::from_static(b"c\n\n")), Push::Queued);
+        assert_eq!(q.push(Bytes::from_static(b"d\n\n")), Push::Full);
+        // The byte bound sees the run's bytes.
+        let q = ClientQueue::new(100, 5, VecDeque::new());
+        assert_eq!(q.push_run(Bytes::from_static(b"a\n\nb\n\n"), 2), Push::Full);
+        assert_eq!(q.push_run(Bytes::from_static(b"a\n\nb\n"), 2), Push::Queued);
+    }
+
+    #[test]
+    fn poll_pop_splits_a_run_into_its_events() {
+        let q = ClientQueue::new(10, usize::MAX, VecDeque::new());
+        q.push_run(Bytes::from_static(b"data: 1\n\nid: 2\ndata: 2\n\n:\n\n"), 3);
+        q.push(Bytes::from_static(b"data: 4\n\n"));
+        assert_eq!(q.len(), 4);
+        let mut got = Vec::new();
+        while let Poll::Ready(Pop::Item(b)) = pop(&q) {
+            got.push(b);
+            if got.len() == 4 {
+                break;
+            }
+        }
+        let got: Vec<&[u8]> = got.iter().map(|b| &b[..]).collect();
+        assert_eq!(
+            got,
+            [
+                &b"data: 1\n\n"[..],
+                b"id: 2\ndata: 2\n\n",
+                b":\n\n",
+                b"data: 4\n\n"
+            ]
+        );
+        assert_eq!(q.len(), 0);
+        assert!(pop(&q).is_pending());
+        // Everything given back: the bound takes as much again.
+        let q = ClientQueue::new(2, usize::MAX, VecDeque::new());
+        q.push_run(Bytes::from_static(b"a\n\nb\n\n"), 2);
+        assert!(matches!(pop(&q), Poll::Ready(Pop::Item(_))));
+        assert_eq!(q.push(Bytes::from_static(b"c\n\n")), Push::Queued);
+        assert_eq!(q.push(Bytes::from_static(b"d\n\n")), Push::Full);
+    }
+
+    #[test]
+    fn poll_pop_run_takes_a_run_whole_and_joins_it_with_the_next() {
+        let q = ClientQueue::new(10, usize::MAX, VecDeque::new());
+        let run = Bytes::from_static(b"a\n\nb\n\n");
+        q.push_run(run.clone(), 2);
+        // Alone, the run's own buffer (no copy).
+        assert!(matches!(pop_run(&q), Poll::Ready(Pop::Item(b)) if b.as_ptr() == run.as_ptr()));
+        assert_eq!(q.len(), 0);
+        q.push_run(run, 2);
+        q.push(Bytes::from_static(b"c\n\n"));
+        assert!(matches!(pop_run(&q), Poll::Ready(Pop::Item(b)) if &b[..] == b"a\n\nb\n\nc\n\n"));
+        assert_eq!(q.len(), 0);
+        q.close(Closed::Finished);
         assert!(matches!(pop_run(&q), Poll::Ready(Pop::End)));
     }
 }

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use parking_lot::Mutex;
 use serde::Serialize;
 use tokio::sync::watch;
@@ -17,6 +17,7 @@ use crate::clients::{Clients, SseClient};
 use crate::config::{SlowClientPolicy, SseConfig};
 use crate::event::KEEP_ALIVE;
 use crate::history::{History, Resume};
+use crate::hold::{self, HeldEvent, MAX_HELD_BYTES, MAX_HELD_EVENTS, Release};
 use crate::queue::{ClientQueue, Closed, Push};
 use crate::transport::{EncodedEvent, LocalSseTransport, SseTransport};
 use crate::{Error, ReceiverStream, ServerSentEvent};
@@ -100,6 +101,10 @@ pub(crate) struct RegistryState {
     pub(crate) clients: HashMap<u64, SseClient>,
     next_client: u64,
     history: History,
+    /// Events broadcast inside a turn ([`crate::coalesced`]) and not queued yet, in order;
+    /// queued before anything else touches the clients.
+    held: Vec<HeldEvent>,
+    held_bytes: usize,
 }
 
 #[derive(Default)]
@@ -193,6 +198,8 @@ impl SseBroadcaster {
                         clients: HashMap::new(),
                         next_client: 0,
                         history,
+                        held: Vec::new(),
+                        held_bytes: 0,
                     }),
                     counters: Counters::default(),
                     last_auto_id: Mutex::new(0),
@@ -229,6 +236,8 @@ impl SseBroadcaster {
     ) -> ReceiverStream<Result<String, Error>> {
         let config = &self.registry().config;
         let mut st = self.registry().state.lock();
+        // Held events were broadcast before this client came.
+        self.registry().flush_held(&mut st);
         let initial = match last_event_id {
             None => VecDeque::new(),
             Some(id) => match st.history.since(id, Instant::now()) {
@@ -323,16 +332,36 @@ impl SseBroadcaster {
     /// Delivers an encoded event to the clients registered in this process (and to the
     /// history); what [`LocalSseTransport`] does, and what a multi-process transport calls
     /// when an event arrives from its bus.
+    ///
+    /// Inside [`coalesced`](crate::coalesced) (or [`in_turn`](crate::in_turn)) the event is
+    /// held to the end of the turn and queued then, with the turn's other events, as one run.
     pub fn deliver_local(&self, event: &EncodedEvent) {
-        let mut st = self.registry().state.lock();
-        self.registry()
-            .deliver(&mut st, event.bytes(), event.id(), true);
+        let registry = self.registry();
+        let mut st = registry.state.lock();
+        if hold::holding() {
+            if st.held.is_empty() {
+                let weak: Weak<Registry> = Arc::downgrade(registry);
+                hold::note(weak);
+            }
+            st.held_bytes += event.bytes().len();
+            st.held.push(HeldEvent {
+                id: event.shared_id(),
+                bytes: event.bytes().clone(),
+            });
+            if st.held.len() >= MAX_HELD_EVENTS || st.held_bytes >= MAX_HELD_BYTES {
+                registry.flush_held(&mut st);
+            }
+            return;
+        }
+        registry.flush_held(&mut st);
+        registry.deliver(&mut st, event.bytes(), event.id(), true);
     }
 
     /// Sends one keep-alive comment to every client now (not kept in history, not published
     /// through the transport: each process keeps its own clients alive).
     pub fn send_keep_alive(&self) {
         let mut st = self.registry().state.lock();
+        self.registry().flush_held(&mut st);
         self.registry()
             .deliver(&mut st, &Bytes::from_static(KEEP_ALIVE), None, false);
         drop(st);
@@ -375,7 +404,8 @@ impl SseBroadcaster {
     /// The broadcaster's counters.
     pub fn stats(&self) -> SseStats {
         let (clients, history_len) = {
-            let st = self.registry().state.lock();
+            let mut st = self.registry().state.lock();
+            self.registry().flush_held(&mut st);
             (st.clients.len(), st.history.len())
         };
         let c = &self.registry().counters;
@@ -405,17 +435,38 @@ impl Registry {
             st.history.push(id, bytes.clone(), Instant::now());
             self.counters.events.fetch_add(1, Ordering::Relaxed);
         }
+        self.offer(st, bytes, 1, std::slice::from_ref(bytes));
+    }
+
+    /// Queues `run` (the `events.len()` events of `events`, joined) for every client whose
+    /// queue takes it whole, and the events one by one to a client whose queue does not, so
+    /// the slow-client policy sees each event as it would have without the run.
+    fn offer(&self, st: &mut RegistryState, run: &Bytes, n: u32, events: &[Bytes]) {
         let mut delivered = 0u64;
         let mut skipped = 0u64;
         let mut slow: Vec<u64> = Vec::new();
         let mut gone: Vec<u64> = Vec::new();
         for (key, client) in &st.clients {
-            match client.queue.push(bytes.clone()) {
-                Push::Queued => delivered += 1,
-                Push::Full => match self.config.slow_client_policy {
-                    SlowClientPolicy::Disconnect => slow.push(*key),
-                    SlowClientPolicy::SkipEvent => skipped += 1,
-                },
+            match client.queue.push_run(run.clone(), n) {
+                Push::Queued => delivered += u64::from(n),
+                Push::Full => {
+                    for bytes in events {
+                        match client.queue.push(bytes.clone()) {
+                            Push::Queued => delivered += 1,
+                            Push::Full => match self.config.slow_client_policy {
+                                SlowClientPolicy::Disconnect => {
+                                    slow.push(*key);
+                                    break;
+                                }
+                                SlowClientPolicy::SkipEvent => skipped += 1,
+                            },
+                            Push::Closed => {
+                                gone.push(*key);
+                                break;
+                            }
+                        }
+                    }
+                }
                 // Its receiver is being dropped right now; its guard will find it gone.
                 Push::Closed => gone.push(*key),
             }
@@ -447,10 +498,50 @@ impl Registry {
     }
 }
 
+impl Registry {
+    /// Queues the events held for a turn ([`crate::coalesced`]), if any: into the history one
+    /// by one, to the clients as one run.
+    pub(crate) fn flush_held(&self, st: &mut RegistryState) {
+        if st.held.is_empty() {
+            return;
+        }
+        let events = std::mem::take(&mut st.held);
+        st.held_bytes = 0;
+        if let [one] = &events[..] {
+            self.deliver(st, &one.bytes, one.id.as_deref(), true);
+            return;
+        }
+        let now = Instant::now();
+        let total: usize = events.iter().map(|e| e.bytes.len()).sum();
+        let mut run = BytesMut::with_capacity(total);
+        let mut singles = Vec::with_capacity(events.len());
+        for event in &events {
+            st.history
+                .push(event.id.as_deref(), event.bytes.clone(), now);
+            run.extend_from_slice(&event.bytes);
+            singles.push(event.bytes.clone());
+        }
+        self.counters
+            .events
+            .fetch_add(events.len() as u64, Ordering::Relaxed);
+        let n = u32::try_from(events.len()).unwrap_or(u32::MAX);
+        self.offer(st, &run.freeze(), n, &singles);
+    }
+}
+
+impl Release for Registry {
+    fn release(&self) {
+        let mut st = self.state.lock();
+        self.flush_held(&mut st);
+    }
+}
+
 impl Drop for Registry {
     fn drop(&mut self) {
         // The broadcaster is gone: let every client drain what it has, then end.
-        for client in self.state.get_mut().clients.values() {
+        let mut st = self.state.lock();
+        self.flush_held(&mut st);
+        for client in st.clients.values() {
             client.queue.close(Closed::Finished);
         }
     }

@@ -82,6 +82,8 @@ impl ClientsWrite<'_> {
     pub fn retain(&mut self, mut keep: impl FnMut(&SseClient) -> bool) {
         let removed: Vec<SseClient> = {
             let mut st = self.registry.state.lock();
+            // Held events were broadcast before the client was removed.
+            self.registry.flush_held(&mut st);
             let drop_keys: Vec<u64> = st
                 .clients
                 .iter()

@@ -16,6 +16,11 @@ pub struct EncodedEvent {
 }
 
 impl EncodedEvent {
+    /// The id, shared.
+    pub(crate) fn shared_id(&self) -> Option<Arc<str>> {
+        self.id.clone()
+    }
+
     /// Encodes `event`.
     ///
     /// # Errors

@@ -8,7 +8,8 @@
 #
 # SERVER: an executable taking the port as its first argument (a bench_server binary, or a
 # wrapper such as `exec node benches/peers/uws/server.js "$@"`). LOADGEN: the generator
-# (default target/release/loadgen; `cargo build --release -p benches --bins`).
+# (default target/release/loadgen; `cargo build --release -p benches --bins`). SCENARIO:
+# `fanout` (default, WebSocket `/fanout`) or `sse` (`GET /sse` fed by `POST /publish`).
 set -euo pipefail
 rounds=$1 subs=$2 msgs=$3
 shift 3
@@ -21,7 +22,7 @@ for _ in $(seq 1 "$rounds"); do
     pid=$!
     sleep 0.7
     read -r u0 s0 < <(awk '{print $14, $15}' "/proc/$pid/stat")
-    out=$(taskset -c 1 "$loadgen" fanout --subscribers "$subs" --messages "$msgs" \
+    out=$(taskset -c 1 "$loadgen" "${SCENARIO:-fanout}" --subscribers "$subs" --messages "$msgs" \
       --payload 64 --addr "127.0.0.1:$port" --server-pid "$pid" 2>/dev/null || true)
     read -r u1 s1 < <(awk '{print $14, $15}' "/proc/$pid/stat")
     kill "$pid"

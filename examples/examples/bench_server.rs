@@ -99,6 +99,12 @@ impl LeanRoutes for LeanSse {
     fn respond(&self, request: Request<()>) -> Self::Future {
         std::future::ready(self.0.response_for(request.headers()))
     }
+
+    /// The events the `POST /publish` requests of one poll broadcast reach each client as
+    /// one run (see `armature_realtime::sse::in_turn`).
+    fn around_poll<R>(&self, poll: impl FnOnce() -> R) -> R {
+        armature_realtime::sse::in_turn(poll)
+    }
 }
 
 /// Largest `POST /publish` body accepted.

@@ -189,4 +189,10 @@ impl LeanRoutes for AppService {
             }
         })
     }
+    /// What the handlers of one poll of a connection broadcast over SSE reaches each client
+    /// as one run (see [`armature_sse::in_turn`]): pipelined publishes cost one queue push
+    /// and one wake per client, not one per event.
+    fn around_poll<R>(&self, poll: impl FnOnce() -> R) -> R {
+        armature_sse::in_turn(poll)
+    }
 }

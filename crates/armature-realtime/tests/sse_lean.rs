@@ -59,6 +59,34 @@ fn slow_route(path: &str, broadcaster: Arc<SseBroadcaster>) -> Route {
     )
 }
 
+/// `POST /publish`: broadcasts its body on `broadcaster`, then answers `200`.
+fn publish_route(broadcaster: Arc<SseBroadcaster>) -> Route {
+    Route::new(
+        Method::POST,
+        "/publish",
+        RouteKind::Http,
+        move |head: RequestHead| {
+            let broadcaster = Arc::clone(&broadcaster);
+            async move {
+                use http_body_util::BodyExt;
+                let body = head
+                    .extensions()
+                    .get::<armature_realtime::request::RequestBody>()
+                    .and_then(armature_realtime::request::RequestBody::take)
+                    .expect("the app keeps the body");
+                let Ok(body) = body.collect().await else {
+                    return text_response(StatusCode::BAD_REQUEST, "bad body");
+                };
+                let data = String::from_utf8_lossy(&body.to_bytes()).into_owned();
+                match broadcaster.broadcast_message(data).await {
+                    Ok(()) => text_response(StatusCode::OK, "queued"),
+                    Err(_) => text_response(StatusCode::BAD_REQUEST, "bad event"),
+                }
+            }
+        },
+    )
+}
+
 /// An SSE route whose handler fails (a refusal), and one that panics.
 fn failing_routes(app: App) -> App {
     app.route(Route::new(
@@ -100,7 +128,8 @@ async fn start(config: WebSocketConfig) -> Fixture {
         .websocket_config(config)
         .page("/page", "<p>page</p>")
         .route(feed_route("/feed", Arc::clone(&feed)))
-        .route(slow_route("/slow", Arc::clone(&feed)));
+        .route(slow_route("/slow", Arc::clone(&feed)))
+        .route(publish_route(Arc::clone(&feed)));
     let server = failing_routes(app)
         .bind("127.0.0.1:0")
         .await
@@ -377,5 +406,69 @@ async fn bad_heads_get_400_oversized_431_and_slow_ones_are_closed() {
     // Still serving.
     let (_stream, head) = open(f.addr, "/feed", "").await;
     assert!(head.starts_with(b"HTTP/1.1 200 OK\r\n"));
+    f.server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_pipelined_publish_burst_reaches_every_client_in_order_exactly_once() {
+    // hyper answers the pipelined requests of one read in one poll of the connection; the
+    // server holds their broadcasts to the end of that poll and queues them as one run.
+    let f = start(WebSocketConfig::default()).await;
+    let mut clients = Vec::new();
+    for _ in 0..3 {
+        clients.push(open(f.addr, "/feed", "").await);
+    }
+    wait_for_clients(&f.feed, 3).await;
+    const N: usize = 200;
+    let mut burst = String::new();
+    for i in 0..N {
+        let body = format!("m{i}");
+        burst.push_str(&format!(
+            "POST /publish HTTP/1.1\r\nHost: {}\r\nContent-Length: {}\r\n\r\n{body}",
+            f.addr,
+            body.len()
+        ));
+    }
+    let mut publisher = TcpStream::connect(f.addr).await.unwrap();
+    publisher.write_all(burst.as_bytes()).await.unwrap();
+    let mut answers = Vec::new();
+    let deadline = Instant::now() + TIMEOUT;
+    while answers
+        .windows(b"queued".len())
+        .filter(|w| *w == b"queued")
+        .count()
+        < N
+    {
+        assert!(
+            Instant::now() < deadline,
+            "answers: {}",
+            String::from_utf8_lossy(&answers)
+        );
+        let mut chunk = [0u8; 8192];
+        let n = tokio::time::timeout(TIMEOUT, publisher.read(&mut chunk))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(n > 0, "publisher connection closed");
+        answers.extend_from_slice(&chunk[..n]);
+    }
+    let text = String::from_utf8_lossy(&answers);
+    assert_eq!(text.matches("HTTP/1.1 200 OK\r\n").count(), N, "{text}");
+    let last = format!("data: m{}\n\n", N - 1);
+    for (stream, buf) in &mut clients {
+        read_until(stream, buf, last.as_bytes()).await;
+        let text = String::from_utf8_lossy(buf);
+        // Every event once, in order, with its id (ids count up from 1).
+        let mut at = 0;
+        for i in 0..N {
+            let event = format!("id: {}\ndata: m{i}\n\n", i + 1);
+            assert_eq!(text.matches(&event).count(), 1, "{event:?} in {text}");
+            let found = text.find(&event).unwrap();
+            assert!(found >= at, "{event:?} out of order");
+            at = found;
+        }
+    }
+    let stats = f.feed.stats();
+    assert_eq!((stats.events, stats.deliveries), (N as u64, 3 * N as u64));
     f.server.shutdown().await.unwrap();
 }

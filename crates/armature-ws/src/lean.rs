@@ -61,6 +61,15 @@ pub trait LeanRoutes: Clone + Send + Sync + 'static {
 
     /// The response to `request`.
     fn respond(&self, request: Request<()>) -> Self::Future;
+
+    /// Runs `poll`: one poll of a connection hyper serves (every request the lean path does
+    /// not take), inside whatever scope the server wants around it. An SSE server holds its
+    /// broadcasts there (`armature_sse::in_turn`), so what the pipelined `POST /publish`
+    /// requests hyper answers in one poll broadcast reaches each client as one run. The
+    /// default runs `poll` as it is.
+    fn around_poll<R>(&self, poll: impl FnOnce() -> R) -> R {
+        poll()
+    }
 }
 
 impl LeanRoutes for () {

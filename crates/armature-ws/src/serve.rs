@@ -194,6 +194,7 @@ async fn connection<S, Fut, B, L>(
         peer,
         hub,
         service,
+        lean,
         stop,
         http,
     ))
@@ -216,12 +217,14 @@ async fn first_head(stream: &TcpStream, hub: &Hub) -> Result<(BytesMut, usize), 
     Ok((buf, n))
 }
 
-/// Serves a connection with hyper, the bytes already read first.
-async fn hyper_connection<S, Fut, B>(
+/// Serves a connection with hyper, the bytes already read first; each poll of it runs
+/// inside [`LeanRoutes::around_poll`].
+async fn hyper_connection<S, Fut, B, L>(
     io: Rewind,
     peer: SocketAddr,
     hub: Hub,
     service: S,
+    lean: L,
     mut stop: watch::Receiver<bool>,
     http: http1::Builder,
 ) where
@@ -230,6 +233,7 @@ async fn hyper_connection<S, Fut, B>(
     B: Body + Send + 'static,
     B::Data: Send,
     B::Error: Into<Box<dyn StdError + Send + Sync>>,
+    L: LeanRoutes,
 {
     let svc = service_fn(move |mut req: Request<Incoming>| {
         req.extensions_mut().insert(hub.clone());
@@ -240,11 +244,11 @@ async fn hyper_connection<S, Fut, B>(
     let conn = http.serve_connection(TokioIo::new(io), svc).with_upgrades();
     tokio::pin!(conn);
     let stopped = tokio::select! {
-        _ = conn.as_mut() => false,
+        _ = std::future::poll_fn(|cx| lean.around_poll(|| conn.as_mut().poll(cx))) => false,
         stop = stop.wait_for(|stop| *stop) => stop.is_ok(),
     };
     if stopped {
         conn.as_mut().graceful_shutdown();
-        let _ = conn.await;
+        let _ = std::future::poll_fn(|cx| lean.around_poll(|| conn.as_mut().poll(cx))).await;
     }
 }

@@ -18,12 +18,12 @@
 //! use bytes::Bytes;
 //! use http_body_util::BodyExt;
 //!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
 //! let mut headers = http::HeaderMap::new();
 //! headers.insert("accept-encoding", "gzip, deflate, br".parse().unwrap());
 //! assert!(accepts_gzip(&headers));
 //!
-//! # #[tokio::main(flavor = "current_thread")]
-//! # async fn main() {
 //! let events = http_body_util::Full::new(Bytes::from_static(b"data: hello\n\n"));
 //! let gzipped = GzipBody::new(events).collect().await.unwrap().to_bytes();
 //! let mut text = String::new();

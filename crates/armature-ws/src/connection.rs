@@ -238,8 +238,14 @@ impl WebSocketReceiver {
         if !self.run.is_empty() {
             return Poll::Ready(Some(self.next_of_run()));
         }
-        self.shared.register(cx.waker());
-        let (frame, taken) = self.shared.take_one();
+        // Take first and register only when nothing is queued (then take again: a frame
+        // queued between the two would have found no waker to wake), so a receiver that
+        // keeps up costs no waker registration per frame.
+        let (mut frame, mut taken) = self.shared.take_one();
+        if frame.is_none() && taken.close.is_none() {
+            self.shared.register(cx.waker());
+            (frame, taken) = self.shared.take_one();
+        }
         if let Some(frame) = frame {
             self.run = frame;
             return Poll::Ready(Some(self.next_of_run()));

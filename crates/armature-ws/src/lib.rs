@@ -95,6 +95,7 @@ mod compress;
 mod config;
 mod connection;
 mod driver;
+mod frames;
 mod hub;
 mod inbox;
 mod io;

@@ -23,6 +23,7 @@ use crate::burst;
 use crate::clock::now_ms;
 use crate::compress::{FrameCache, Outgoing};
 use crate::config::{Backpressure, WebSocketConfig};
+use crate::frames::Frames;
 use crate::inbox::{Inbox, InboxLimits, Offer};
 use crate::rate::{MessageLimiter, MessageRate};
 use crate::stats::Stats;
@@ -76,12 +77,23 @@ pub(crate) trait Membership: Send + Sync {
     fn connection_ended(self: Arc<Self>, key: &str, shared: &Arc<Shared>);
 }
 
+/// Laid out in declaration order (`repr(C)`), what a push or a take touches first: the
+/// queue and its byte count sit right after the lock, in the cache line the lock takes, and
+/// the flags a take reads next in the following one (see [`Shared`]).
 #[derive(Default)]
+#[repr(C)]
 struct State {
-    frames: VecDeque<Bytes>,
+    frames: Frames,
     bytes: usize,
     /// Boxed: rare, and every idle connection carries the slot.
     close: Option<Box<CloseRequest>>,
+    /// What only matters while messages flow (the inbox, waiting tasks): allocated when
+    /// the first is needed, freed when the inbox is drained and nobody waits, so an idle
+    /// connection holds none.
+    flow: Option<Box<Flow>>,
+    /// Live [`WebSocket`](crate::WebSocket) values (and split halves) of this connection;
+    /// when the last one goes, the connection closes.
+    sockets: u32,
     /// A close was requested, the socket values are gone, or the connection is gone:
     /// nothing more may be queued.
     closing: bool,
@@ -89,22 +101,15 @@ struct State {
     close_requested: bool,
     /// The connection is gone.
     closed: bool,
-    /// Drop the connection now, without a close handshake (close timeout, shutdown
-    /// deadline).
-    forced: bool,
-    /// What only matters while messages flow (the inbox, waiting tasks): allocated when
-    /// the first is needed, freed when the inbox is drained and nobody waits, so an idle
-    /// connection holds none.
-    flow: Option<Box<Flow>>,
-    /// The handler waits for a message (its waker is the connection's own, so only this
-    /// flag is stored).
-    handler_reads: bool,
-    /// Live [`WebSocket`](crate::WebSocket) values (and split halves) of this connection;
-    /// when the last one goes, the connection closes.
-    sockets: u32,
     /// The last socket value was dropped: the driver closes normally once the queue is
     /// written (unless a close was requested meanwhile, e.g. by the handler's outcome).
     unowned: bool,
+    /// Drop the connection now, without a close handshake (close timeout, shutdown
+    /// deadline).
+    forced: bool,
+    /// The handler waits for a message (its waker is the connection's own, so only this
+    /// flag is stored).
+    handler_reads: bool,
     memberships: Vec<(Weak<dyn Membership>, Arc<str>)>,
 }
 
@@ -164,28 +169,23 @@ impl State {
 
 /// Shared between a connection task and every [`WebSocketConnection`](crate::WebSocketConnection)
 /// handle of it.
+///
+/// Laid out in declaration order (`repr(C)`), grouped by what touches it: a broadcast's push
+/// reads the lock and queue (one cache line with the `Arc`'s counts, when the allocation is
+/// line-aligned, as jemalloc's 256-byte class is), then the closing flag and `deflate` (the
+/// next), then the limits, the task's waker and `in_handler` (the third); the connection
+/// task's take reads the first two. Timestamps and the rest come last. A broadcast calls
+/// [`prefetch`](Self::prefetch) for a batch of members before pushing to them, so those
+/// lines arrive together instead of one miss after another behind each member's lock.
+#[repr(C)]
 pub(crate) struct Shared {
-    pub(crate) id: Arc<str>,
     state: Mutex<State>,
+    /// permessage-deflate for what this connection sends, when negotiated.
+    /// Boxed: most connections do not compress, and every one carries the slot.
+    pub(crate) deflate: Option<Box<Outgoing>>,
+    limits: Limits,
     /// The connection task (the driver of the socket).
     waker: AtomicWaker,
-    limits: Limits,
-    pub(crate) stats: Arc<Stats>,
-    /// What few connections have (an agreed subprotocol, a message limit), in one box
-    /// allocated only when one is set: every connection carries the slot.
-    rare: Option<Box<Rare>>,
-    /// When the last bytes arrived from the peer (ms, [`now_ms`]).
-    pub(crate) last_rx: AtomicU64,
-    /// When the last text or binary message arrived from the peer.
-    pub(crate) last_msg: AtomicU64,
-    /// When the heartbeat asked for a ping not yet written (0: none).
-    pub(crate) ping_requested: AtomicU64,
-    /// When the heartbeat's ping was written to the socket, still unanswered (0: none).
-    pub(crate) ping_sent: AtomicU64,
-    /// When the server's close frame went out (0: not yet).
-    pub(crate) close_sent: AtomicU64,
-    /// Reading is paused because the inbox is full (the heartbeat does not count then).
-    pub(crate) paused: AtomicBool,
     /// The connection task is polling the handler right now and drives the socket right
     /// after, so frames queued meanwhile need no wake-up.
     pub(crate) in_handler: AtomicBool,
@@ -200,9 +200,23 @@ pub(crate) struct Shared {
     pub(crate) writing: AtomicBool,
     /// The connection runs on a plain `TcpStream` (the lean path).
     pub(crate) on_tcp: AtomicBool,
-    /// permessage-deflate for what this connection sends, when negotiated.
-    /// Boxed: most connections do not compress, and every one carries the slot.
-    pub(crate) deflate: Option<Box<Outgoing>>,
+    /// Reading is paused because the inbox is full (the heartbeat does not count then).
+    pub(crate) paused: AtomicBool,
+    pub(crate) id: Arc<str>,
+    pub(crate) stats: Arc<Stats>,
+    /// What few connections have (an agreed subprotocol, a message limit), in one box
+    /// allocated only when one is set: every connection carries the slot.
+    rare: Option<Box<Rare>>,
+    /// When the last bytes arrived from the peer (ms, [`now_ms`]).
+    pub(crate) last_rx: AtomicU64,
+    /// When the last text or binary message arrived from the peer.
+    pub(crate) last_msg: AtomicU64,
+    /// When the heartbeat asked for a ping not yet written (0: none).
+    pub(crate) ping_requested: AtomicU64,
+    /// When the heartbeat's ping was written to the socket, still unanswered (0: none).
+    pub(crate) ping_sent: AtomicU64,
+    /// When the server's close frame went out (0: not yet).
+    pub(crate) close_sent: AtomicU64,
 }
 
 /// The rarely set parts of a connection's state.
@@ -306,6 +320,19 @@ impl Shared {
         }
     }
 
+    /// Reads one word of each cache line a broadcast's push touches, without the lock (see
+    /// the layout note on [`Shared`]). A broadcast calls it some members ahead of the one it
+    /// pushes to: the reads of one call are independent, so their misses overlap, and the
+    /// push finds its lines loaded. Safe code has no prefetch instruction; a relaxed load of
+    /// a field that shares the line does the same work.
+    #[inline]
+    pub(crate) fn prefetch(&self) {
+        let lock = self.state.is_locked();
+        let deflate = self.deflate.is_some();
+        let in_handler = self.in_handler.load(Ordering::Relaxed);
+        std::hint::black_box((lock, deflate, in_handler));
+    }
+
     /// Wakes the connection task, unless it is polling the handler (it drives the socket
     /// right after).
     fn wake_driver(&self) {
@@ -364,7 +391,7 @@ impl Shared {
                     Stats::bump(&self.stats.messages_dropped);
                 }
                 Backpressure::Close => {
-                    state.frames = VecDeque::new();
+                    state.frames.clear();
                     state.bytes = 0;
                     state.closing = true;
                     state.close_requested = true;
@@ -507,7 +534,7 @@ impl Shared {
         state.closing = true;
         state.close_requested = true;
         if matches!(request, CloseRequest::Abort(_)) {
-            state.frames = VecDeque::new();
+            state.frames.clear();
             state.bytes = 0;
         }
         state.close = Some(Box::new(request));
@@ -526,7 +553,7 @@ impl Shared {
         state.forced = true;
         state.closing = true;
         state.close_requested = true;
-        state.frames = VecDeque::new();
+        state.frames.clear();
         state.bytes = 0;
         drop(state);
         self.waker.wake();
@@ -582,9 +609,7 @@ impl Shared {
             }
         }
         state.bytes -= taken;
-        if state.frames.is_empty() && state.frames.capacity() > 64 {
-            state.frames = VecDeque::new();
-        }
+        state.frames.shrink_when_drained();
         if state.unowned && !state.close_requested {
             state.closing = true;
             state.close_requested = true;
@@ -838,7 +863,7 @@ impl Shared {
             state.closed = true;
             state.closing = true;
             state.close_requested = true;
-            state.frames = VecDeque::new();
+            state.frames.clear();
             state.bytes = 0;
             state.close = None;
             state.flow().inbox.end(None);
@@ -899,5 +924,35 @@ pub(crate) fn close_frame(code: CloseCode, reason: &'static str) -> CloseFrame {
     CloseFrame {
         code,
         reason: Utf8Bytes::from_static(reason),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::mem::offset_of;
+
+    use super::*;
+
+    /// What a push touches stays in the first three cache lines of the `Arc`'s allocation
+    /// (its two counts come first), which [`Shared::prefetch`] reads one word of each.
+    #[test]
+    fn what_a_push_touches_sits_in_the_first_three_lines() {
+        const COUNTS: usize = 16;
+        let line = |offset: usize| (COUNTS + offset) / 64;
+        let state = offset_of!(Shared, state);
+        // The lock byte, then the state (8-byte aligned): the queue and its byte count.
+        let queue_end = state + 8 + offset_of!(State, bytes) + size_of::<usize>();
+        assert_eq!(line(state), 0);
+        assert_eq!(line(queue_end - 1), 0, "queue ends at {queue_end}");
+        let flags = state + 8 + offset_of!(State, closing);
+        assert_eq!(line(flags), 1);
+        assert_eq!(line(offset_of!(Shared, deflate)), 1);
+        assert_eq!(line(offset_of!(Shared, limits)), 2);
+        assert_eq!(line(offset_of!(Shared, waker)), 2);
+        assert_eq!(line(offset_of!(Shared, in_handler)), 2);
+        assert!(
+            COUNTS + size_of::<Shared>() <= 256,
+            "one 256-byte allocation"
+        );
     }
 }

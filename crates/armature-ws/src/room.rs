@@ -382,15 +382,12 @@ impl WebSocketRoom {
         // (window, level) of the shared-mode members; dedicated members compress their own.
         let mut encodings = FrameCache::new(frame);
         let members = self.inner.members.read();
-        for (id, connection) in members.iter() {
-            if except == Some(&**id) {
-                continue;
-            }
-            match connection.shared.push_broadcast(&mut encodings) {
+        for_each_member(&members, except, |shared| {
+            match shared.push_broadcast(&mut encodings) {
                 Ok(()) => delivery.queued += 1,
                 Err(_) => delivery.refused += 1,
             }
-        }
+        });
         delivery
     }
 
@@ -458,11 +455,7 @@ impl Deliver for RoomInner {
         // that does not fit its queue whole).
         let mut caches: Option<Vec<FrameCache<'_>>> = None;
         let members = self.members.read();
-        for (id, connection) in members.iter() {
-            if run.except() == Some(&**id) {
-                continue;
-            }
-            let shared = &connection.shared;
+        for_each_member(&members, run.except(), |shared| {
             if !shared.push_run(&joined) {
                 let caches =
                     caches.get_or_insert_with(|| frames.iter().map(FrameCache::new).collect());
@@ -470,7 +463,37 @@ impl Deliver for RoomInner {
                     let _ = shared.push_broadcast(cache);
                 }
             }
+        });
+    }
+}
+
+/// Members whose state a broadcast loads at once, before pushing to them one by one.
+const PREFETCH_BATCH: usize = 32;
+
+/// Calls `push` with the state of every member but `except`, in the map's order. Each push
+/// takes the member's lock, which waits for every load before it, so pushing member after
+/// member would wait for each member's cache misses in turn; instead the state of the next
+/// [`PREFETCH_BATCH`] members is read first (independent loads whose misses overlap), then
+/// pushed to from the cache.
+fn for_each_member(
+    members: &HashMap<Arc<str>, WebSocketConnection>,
+    except: Option<&str>,
+    mut push: impl FnMut(&Arc<Shared>),
+) {
+    let mut ahead = members.values();
+    let mut loaded = 0;
+    for (id, connection) in members {
+        if loaded == 0 {
+            for next in ahead.by_ref().take(PREFETCH_BATCH) {
+                next.shared.prefetch();
+                loaded += 1;
+            }
         }
+        loaded -= 1;
+        if except == Some(&**id) {
+            continue;
+        }
+        push(&connection.shared);
     }
 }
 

@@ -255,7 +255,7 @@ pub(crate) const SCENARIOS: [Scenario; 12] = [
             "--subscribers",
             "1000",
             "--messages",
-            "300",
+            "1000",
             "--payload",
             "64",
         ],

@@ -246,9 +246,15 @@ impl WebSocketReceiver {
             self.shared.register(cx.waker());
             (frame, taken) = self.shared.take_one();
         }
-        if let Some(frame) = frame {
-            self.run = frame;
-            return Poll::Ready(Some(self.next_of_run()));
+        if let Some(mut frame) = frame {
+            // Most entries are one frame: handed over as it is, the run left empty.
+            let end = frame_end(&frame);
+            if end < frame.len() {
+                let first = frame.split_to(end);
+                self.run = frame;
+                return Poll::Ready(Some(first));
+            }
+            return Poll::Ready(Some(frame));
         }
         match taken.close {
             Some(CloseRequest::Graceful(frame) | CloseRequest::Abort(frame)) => {

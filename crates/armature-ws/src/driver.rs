@@ -133,8 +133,7 @@ impl Conn {
         if self.phase == Phase::Done {
             return Poll::Ready(());
         }
-        self.shared.register(cx.waker());
-        if let Some(abort) = self.shared.take_abort() {
+        if let Some(abort) = self.shared.register_and_take_abort(cx.waker()) {
             self.abort(abort, cx);
             return Poll::Ready(());
         }

@@ -16,7 +16,6 @@ use std::task::{Context, Poll, Waker};
 
 use armature_ws_core::{CloseCode, CloseFrame, Utf8Bytes, WebSocketMessage};
 use bytes::Bytes;
-use futures_util::task::AtomicWaker;
 use parking_lot::Mutex;
 
 use crate::burst;
@@ -41,7 +40,9 @@ pub(crate) enum CloseRequest {
 
 /// Queue limits, copied from the config when the connection starts; every connection keeps
 /// a copy, so the sizes are `u32`s (saturated: 4 GiB is past any sane bound).
+/// `repr(C)`: the two fields a push reads first (see [`Shared`]).
 #[derive(Debug, Clone, Copy)]
+#[repr(C)]
 pub(crate) struct Limits {
     max_queue_bytes: u32,
     pub(crate) backpressure: Backpressure,
@@ -77,20 +78,14 @@ pub(crate) trait Membership: Send + Sync {
     fn connection_ended(self: Arc<Self>, key: &str, shared: &Arc<Shared>);
 }
 
-/// Laid out in declaration order (`repr(C)`), what a push or a take touches first: the
-/// queue and its byte count sit right after the lock, in the cache line the lock takes, and
-/// the flags a take reads next in the following one (see [`Shared`]).
-#[derive(Default)]
+/// Laid out in declaration order (`repr(C)`), what a push or a take touches: the queue sits
+/// right after the lock, in the cache line the lock takes, and its byte count, the flags and
+/// the task's waker in the following one (see [`Shared`]); the close request (read only with
+/// `close_requested`) comes last.
 #[repr(C)]
 struct State {
     frames: Frames,
     bytes: usize,
-    /// Boxed: rare, and every idle connection carries the slot.
-    close: Option<Box<CloseRequest>>,
-    /// What only matters while messages flow (the inbox, waiting tasks): allocated when
-    /// the first is needed, freed when the inbox is drained and nobody waits, so an idle
-    /// connection holds none.
-    flow: Option<Box<Flow>>,
     /// Live [`WebSocket`](crate::WebSocket) values (and split halves) of this connection;
     /// when the last one goes, the connection closes.
     sockets: u32,
@@ -110,8 +105,28 @@ struct State {
     /// The handler waits for a message (its waker is the connection's own, so only this
     /// flag is stored).
     handler_reads: bool,
-    memberships: Vec<(Weak<dyn Membership>, Arc<str>)>,
+    /// The connection task is polling the handler right now and drives the socket right
+    /// after, so frames queued meanwhile need no wake-up.
+    in_handler: bool,
+    /// Something was queued for the driver while the handler was being polled: the task
+    /// drives the socket again before it sleeps.
+    handler_queued: bool,
+    /// The connection task (the driver of the socket), registered each time it drives the
+    /// socket and taken by the first wake. Under the queue's lock, which every wake of the
+    /// driver holds anyway (a push, a close request), so a wake costs no atomic operation
+    /// of its own.
+    waker: Option<Waker>,
+    /// What only matters while messages flow (the inbox, waiting tasks): allocated when
+    /// the first is needed, freed when the inbox is drained and nobody waits, so an idle
+    /// connection holds none.
+    flow: Option<Box<Flow>>,
+    /// Set only with `close_requested`. Boxed: rare, and every idle connection carries the
+    /// slot.
+    close: Option<Box<CloseRequest>>,
 }
+
+/// The groups a connection belongs to, and the key it has in each.
+type Memberships = Vec<(Weak<dyn Membership>, Arc<str>)>;
 
 /// The part of [`State`] that only matters while messages flow.
 #[derive(Default)]
@@ -134,6 +149,36 @@ pub(crate) enum Reader {
 }
 
 impl State {
+    fn new() -> Self {
+        State {
+            frames: Frames::default(),
+            bytes: 0,
+            sockets: 0,
+            closing: false,
+            close_requested: false,
+            closed: false,
+            unowned: false,
+            forced: false,
+            handler_reads: false,
+            in_handler: false,
+            handler_queued: false,
+            waker: None,
+            flow: None,
+            close: None,
+        }
+    }
+
+    /// The driver's waker to wake now that the queue holds something, unless the task is
+    /// polling the handler (it drives the socket right after: told through
+    /// `handler_queued`).
+    fn driver_to_wake(&mut self) -> Option<Waker> {
+        if self.in_handler {
+            self.handler_queued = true;
+            return None;
+        }
+        self.waker.take()
+    }
+
     fn flow(&mut self) -> &mut Flow {
         self.flow.get_or_insert_with(Box::default)
     }
@@ -171,27 +216,23 @@ impl State {
 /// handle of it.
 ///
 /// Laid out in declaration order (`repr(C)`), grouped by what touches it: a broadcast's push
-/// reads the lock and queue (one cache line with the `Arc`'s counts, when the allocation is
-/// line-aligned, as jemalloc's 256-byte class is), then the closing flag and `deflate` (the
-/// next), then the limits, the task's waker and `in_handler` (the third); the connection
-/// task's take reads the first two. Timestamps and the rest come last. A broadcast calls
+/// reads `deflate`, the lock and the queue (one cache line with the `Arc`'s counts, when the
+/// allocation is line-aligned, as jemalloc's 256-byte class is), then the byte count, the
+/// flags, the task's waker and the queue's bound (the next); the connection task's take
+/// reads the same two. Memberships, timestamps and the rest come after. A broadcast calls
 /// [`prefetch`](Self::prefetch) for a batch of members before pushing to them, so those
 /// lines arrive together instead of one miss after another behind each member's lock.
 #[repr(C)]
 pub(crate) struct Shared {
-    state: Mutex<State>,
     /// permessage-deflate for what this connection sends, when negotiated.
     /// Boxed: most connections do not compress, and every one carries the slot.
     pub(crate) deflate: Option<Box<Outgoing>>,
+    state: Mutex<State>,
     limits: Limits,
-    /// The connection task (the driver of the socket).
-    waker: AtomicWaker,
-    /// The connection task is polling the handler right now and drives the socket right
-    /// after, so frames queued meanwhile need no wake-up.
-    pub(crate) in_handler: AtomicBool,
-    /// Something was queued for the driver while the handler was being polled: the task
-    /// drives the socket again before it sleeps.
-    pub(crate) handler_queued: AtomicBool,
+    /// The groups the connection belongs to. A lock of its own, taken only while the
+    /// state's is held or alone (never the other way round), so the hot state stays within
+    /// two cache lines.
+    memberships: Mutex<Memberships>,
     /// The handler's waker was woken: the task polls the handler in its next turn. The
     /// handler is polled with a waker made of this `Shared` (see the `Wake` impl), so the
     /// wakes meant for the socket (the send queue, the peer) do not poll the handler.
@@ -250,9 +291,9 @@ impl Shared {
         let now = now_ms();
         Shared {
             id,
-            state: Mutex::new(State::default()),
-            waker: AtomicWaker::new(),
+            state: Mutex::new(State::new()),
             limits,
+            memberships: Mutex::new(Vec::new()),
             stats,
             rare: protocol.map(|protocol| {
                 Box::new(Rare {
@@ -266,8 +307,6 @@ impl Shared {
             ping_sent: AtomicU64::new(0),
             close_sent: AtomicU64::new(0),
             paused: AtomicBool::new(false),
-            in_handler: AtomicBool::new(false),
-            handler_queued: AtomicBool::new(false),
             // The handler's first poll.
             handler_woken: AtomicBool::new(true),
             writing: AtomicBool::new(false),
@@ -329,22 +368,23 @@ impl Shared {
     pub(crate) fn prefetch(&self) {
         let lock = self.state.is_locked();
         let deflate = self.deflate.is_some();
-        let in_handler = self.in_handler.load(Ordering::Relaxed);
-        std::hint::black_box((lock, deflate, in_handler));
+        let bound = self.limits.max_queue_bytes;
+        std::hint::black_box((lock, deflate, bound));
     }
 
-    /// Wakes the connection task, unless it is polling the handler (it drives the socket
-    /// right after).
-    fn wake_driver(&self) {
-        if self.in_handler.load(Ordering::SeqCst) {
-            self.handler_queued.store(true, Ordering::SeqCst);
-            // The task clears `in_handler` before it reads `handler_queued`: if it is
-            // still set now, the task sees the flag; otherwise wake it.
-            if self.in_handler.load(Ordering::SeqCst) {
-                return;
-            }
-        }
-        self.waker.wake();
+    /// The connection task starts polling the handler: what is queued meanwhile wakes
+    /// nothing (the task drives the socket right after).
+    pub(crate) fn enter_handler(&self) {
+        let mut state = self.state.lock();
+        state.in_handler = true;
+        state.handler_queued = false;
+    }
+
+    /// The handler's poll ended; true when something was queued for the driver meanwhile.
+    pub(crate) fn leave_handler(&self) -> bool {
+        let mut state = self.state.lock();
+        state.in_handler = false;
+        std::mem::take(&mut state.handler_queued)
     }
 
     /// True when `waker` is the handler's waker of this connection.
@@ -354,7 +394,7 @@ impl Shared {
 
     /// Wakes the connection task whatever it is doing.
     pub(crate) fn wake_driver_now(&self) {
-        self.waker.wake();
+        wake(self.state.lock().waker.take());
     }
 
     /// Queues an encoded data frame (compressed on the way when negotiated), applying the
@@ -399,21 +439,24 @@ impl Shared {
                         CloseCode::Policy,
                         "send queue full",
                     ))));
+                    let driver = state.waker.take();
                     drop(state);
                     Stats::bump(&self.stats.slow_clients_closed);
                     tracing::info!(id = %self.id, queued = len, "websocket slow client dropped: send queue full");
-                    self.waker.wake();
+                    wake(driver);
                 }
             }
             return Err(Error::QueueFull);
         }
-        let was_empty = state.frames.is_empty();
+        let driver = if state.frames.is_empty() {
+            state.driver_to_wake()
+        } else {
+            None
+        };
         state.frames.push_back(frame);
         state.bytes += len;
         drop(state);
-        if was_empty {
-            self.wake_driver();
-        }
+        wake(driver);
         Ok(())
     }
 
@@ -430,13 +473,15 @@ impl Shared {
             Some(deflate) if deflate.is_dedicated() => deflate.encode(frame),
             _ => frame,
         };
-        let was_empty = state.frames.is_empty();
+        let driver = if state.frames.is_empty() {
+            state.driver_to_wake()
+        } else {
+            None
+        };
         state.bytes += frame.len();
         state.frames.push_back(frame);
         drop(state);
-        if was_empty {
-            self.wake_driver();
-        }
+        wake(driver);
         true
     }
 
@@ -457,13 +502,15 @@ impl Shared {
         if state.bytes + len > self.limits.max_queue_bytes() {
             return false;
         }
-        let was_empty = state.frames.is_empty();
+        let driver = if state.frames.is_empty() {
+            state.driver_to_wake()
+        } else {
+            None
+        };
         state.frames.push_back(run.clone());
         state.bytes += len;
         drop(state);
-        if was_empty {
-            self.wake_driver();
-        }
+        wake(driver);
         true
     }
 
@@ -538,8 +585,9 @@ impl Shared {
             state.bytes = 0;
         }
         state.close = Some(Box::new(request));
+        let driver = state.waker.take();
         drop(state);
-        self.waker.wake();
+        wake(driver);
         true
     }
 
@@ -555,29 +603,34 @@ impl Shared {
         state.close_requested = true;
         state.frames.clear();
         state.bytes = 0;
+        let driver = state.waker.take();
         drop(state);
-        self.waker.wake();
-    }
-
-    /// An abort asked of the connection task: `Some(None)` to drop the connection now,
-    /// `Some(Some(frame))` to drop it after a best-effort close frame.
-    pub(crate) fn take_abort(&self) -> Option<Option<CloseFrame>> {
-        let mut state = self.state.lock();
-        if state.forced {
-            return Some(None);
-        }
-        match state.close.take().map(|request| *request) {
-            Some(CloseRequest::Abort(frame)) => Some(Some(frame)),
-            other => {
-                state.close = other.map(Box::new);
-                None
-            }
-        }
+        wake(driver);
     }
 
     /// Registers the connection task's waker (call before [`Shared::take_into`]).
     pub(crate) fn register(&self, waker: &Waker) {
-        self.waker.register(waker);
+        set_waker(&mut self.state.lock().waker, waker);
+    }
+
+    /// Registers the connection task's waker, then takes an abort asked of it, under one
+    /// lock (what the driver does first each time it drives the socket): `Some(None)` to
+    /// drop the connection now, `Some(Some(frame))` to drop it after a best-effort close
+    /// frame.
+    pub(crate) fn register_and_take_abort(&self, waker: &Waker) -> Option<Option<CloseFrame>> {
+        let mut state = self.state.lock();
+        set_waker(&mut state.waker, waker);
+        if state.forced {
+            return Some(None);
+        }
+        // A graceful close stays queued for the driver to write after the frames.
+        if !matches!(state.close.as_deref(), Some(CloseRequest::Abort(_))) {
+            return None;
+        }
+        match state.close.take().map(|request| *request) {
+            Some(CloseRequest::Abort(frame)) => Some(Some(frame)),
+            _ => None,
+        }
     }
 
     /// Moves queued frames into `out` (up to about `budget` bytes, at least one frame) and
@@ -618,7 +671,8 @@ impl Shared {
                 "",
             ))));
         }
-        let close = if state.frames.is_empty() {
+        // `close` is only set with `close_requested` (one line nearer than `close`).
+        let close = if state.close_requested && state.frames.is_empty() {
             state.close.take().map(|request| *request)
         } else {
             None
@@ -685,8 +739,10 @@ impl Shared {
 
     /// What the handler's waker does: marks the handler to be polled, wakes the task.
     pub(crate) fn wake_handler(&self) {
+        // Marked before the waker is taken: a task that registers after this take finds
+        // the mark when it next looks.
         self.handler_woken.store(true, Ordering::SeqCst);
-        self.waker.wake();
+        self.wake_driver_now();
     }
 
     /// Ends the inbox: the reader gets `error` once (if any), then the end.
@@ -727,10 +783,9 @@ impl Shared {
                             .inbox()
                             .is_some_and(|inbox| inbox.is_full(&self.limits.inbox)));
                 state.release_flow();
+                let driver = if resume { state.driver_to_wake() } else { None };
                 drop(state);
-                if resume {
-                    self.wake_driver();
-                }
+                wake(driver);
                 Poll::Ready(Some(item))
             }
             None if state.inbox().is_some_and(Inbox::is_ended) => Poll::Ready(None),
@@ -795,18 +850,18 @@ impl Shared {
         // A handler that broadcasts and returns: its broadcast is queued (to itself too)
         // before its connection stops taking frames.
         burst::release();
-        let last = {
+        let driver = {
             let mut state = self.state.lock();
             state.sockets = state.sockets.saturating_sub(1);
             if state.sockets == 0 {
                 state.unowned = true;
                 state.closing = true;
+                state.driver_to_wake()
+            } else {
+                None
             }
-            state.sockets == 0
         };
-        if last {
-            self.wake_driver();
-        }
+        wake(driver);
     }
 
     // ----- memberships -----
@@ -816,13 +871,15 @@ impl Shared {
     /// the connection is already gone.
     pub(crate) fn joined<M: Membership + 'static>(&self, group: Weak<M>, key: Arc<str>) -> bool {
         let group: Weak<dyn Membership> = group;
-        let mut state = self.state.lock();
+        // Held while recording, so `finish` (which marks the state closed, then takes the
+        // memberships) cannot pass between the check and the record.
+        let state = self.state.lock();
         if state.closed {
             return false;
         }
+        let mut memberships = self.memberships.lock();
         let addr = group.as_ptr() as *const ();
-        if let Some(entry) = state
-            .memberships
+        if let Some(entry) = memberships
             .iter_mut()
             .find(|(weak, _)| std::ptr::eq(weak.as_ptr() as *const (), addr))
         {
@@ -830,26 +887,24 @@ impl Shared {
         } else {
             // Most connections are in one or two groups: grow one slot at a time rather
             // than by `Vec`'s first step of four (every idle member carries the spare room).
-            state.memberships.reserve_exact(1);
-            state.memberships.push((group, key));
+            memberships.reserve_exact(1);
+            memberships.push((group, key));
         }
         true
     }
 
     /// Forgets membership of a group.
     pub(crate) fn left(&self, group: *const ()) {
-        let mut state = self.state.lock();
-        state
-            .memberships
-            .retain(|(weak, _)| !std::ptr::eq(weak.as_ptr() as *const (), group));
-        if state.memberships.is_empty() {
-            state.memberships = Vec::new();
+        let mut memberships = self.memberships.lock();
+        memberships.retain(|(weak, _)| !std::ptr::eq(weak.as_ptr() as *const (), group));
+        if memberships.is_empty() {
+            *memberships = Vec::new();
         }
     }
 
     /// How many groups the connection belongs to.
     pub(crate) fn membership_count(&self) -> usize {
-        self.state.lock().memberships.len()
+        self.memberships.lock().len()
     }
 
     /// The connection is gone: frees the queue and the inbox, tells every group, wakes
@@ -868,7 +923,7 @@ impl Shared {
             state.close = None;
             state.flow().inbox.end(None);
             (
-                std::mem::take(&mut state.memberships),
+                std::mem::take(&mut *self.memberships.lock()),
                 state.take_reader(),
                 state.take_sender(),
             )
@@ -896,6 +951,13 @@ impl std::task::Wake for Shared {
 
     fn wake_by_ref(self: &Arc<Self>) {
         self.wake_handler();
+    }
+}
+
+/// Wakes `waker`, taken from the state, once its lock is released.
+fn wake(waker: Option<Waker>) {
+    if let Some(waker) = waker {
+        waker.wake();
     }
 }
 
@@ -933,23 +995,31 @@ mod tests {
 
     use super::*;
 
-    /// What a push touches stays in the first three cache lines of the `Arc`'s allocation
-    /// (its two counts come first), which [`Shared::prefetch`] reads one word of each.
+    /// What a push or a take touches stays in the first two cache lines of the `Arc`'s
+    /// allocation (its two counts come first).
     #[test]
-    fn what_a_push_touches_sits_in_the_first_three_lines() {
+    fn what_a_push_touches_sits_in_the_first_two_lines() {
         const COUNTS: usize = 16;
         let line = |offset: usize| (COUNTS + offset) / 64;
         let state = offset_of!(Shared, state);
-        // The lock byte, then the state (8-byte aligned): the queue and its byte count.
-        let queue_end = state + 8 + offset_of!(State, bytes) + size_of::<usize>();
+        // `deflate`, the lock byte, then the state (8-byte aligned): the queue.
+        assert_eq!(line(offset_of!(Shared, deflate)), 0);
+        let field = |offset: usize| state + 8 + offset;
         assert_eq!(line(state), 0);
+        let queue_end = field(offset_of!(State, frames)) + size_of::<Frames>();
         assert_eq!(line(queue_end - 1), 0, "queue ends at {queue_end}");
-        let flags = state + 8 + offset_of!(State, closing);
-        assert_eq!(line(flags), 1);
-        assert_eq!(line(offset_of!(Shared, deflate)), 1);
-        assert_eq!(line(offset_of!(Shared, limits)), 2);
-        assert_eq!(line(offset_of!(Shared, waker)), 2);
-        assert_eq!(line(offset_of!(Shared, in_handler)), 2);
+        // The rest of what a push or a take reads.
+        assert_eq!(line(field(offset_of!(State, bytes))), 1);
+        assert_eq!(line(field(offset_of!(State, closing))), 1);
+        assert_eq!(line(field(offset_of!(State, in_handler))), 1);
+        let waker_end = field(offset_of!(State, waker)) + size_of::<Option<Waker>>();
+        assert_eq!(line(waker_end - 1), 1, "waker ends at {waker_end}");
+        let flow_end = field(offset_of!(State, flow)) + size_of::<Option<Box<Flow>>>();
+        assert_eq!(line(flow_end - 1), 1, "flow ends at {flow_end}");
+        // The queue's bound and policy, which `prefetch` reads for that line.
+        let limits = offset_of!(Shared, limits);
+        assert_eq!(line(limits + offset_of!(Limits, max_queue_bytes)), 1);
+        assert_eq!(line(limits + offset_of!(Limits, backpressure)), 1);
         assert!(
             COUNTS + size_of::<Shared>() <= 256,
             "one 256-byte allocation"

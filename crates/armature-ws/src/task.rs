@@ -93,15 +93,13 @@ where
             };
             let waker = Waker::from(shared.clone());
             let mut handler_cx = Context::from_waker(&waker);
-            shared.handler_queued.store(false, Ordering::Relaxed);
-            shared.in_handler.store(true, Ordering::SeqCst);
+            shared.enter_handler();
             // Room broadcasts the handler makes in this poll are held and delivered as
             // one run per member when it returns (see `burst`), before the socket is
             // driven again.
             let polled =
                 burst::holding(|| catch_unwind(AssertUnwindSafe(|| handler.poll(&mut handler_cx))));
-            shared.in_handler.store(false, Ordering::SeqCst);
-            let mut again = shared.handler_queued.swap(false, Ordering::SeqCst);
+            let mut again = shared.leave_handler();
             match polled {
                 Ok(Poll::Pending) => {}
                 Ok(Poll::Ready(outcome)) => {

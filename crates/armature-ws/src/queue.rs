@@ -179,6 +179,19 @@ impl State {
         self.waker.take()
     }
 
+    /// Queues `entry` last; returns the driver's waker to wake (outside the lock) when the
+    /// queue was empty.
+    fn enqueue(&mut self, entry: Bytes) -> Option<Waker> {
+        let driver = if self.frames.is_empty() {
+            self.driver_to_wake()
+        } else {
+            None
+        };
+        self.bytes += entry.len();
+        self.frames.push_back(entry);
+        driver
+    }
+
     fn flow(&mut self) -> &mut Flow {
         self.flow.get_or_insert_with(Box::default)
     }
@@ -448,13 +461,7 @@ impl Shared {
             }
             return Err(Error::QueueFull);
         }
-        let driver = if state.frames.is_empty() {
-            state.driver_to_wake()
-        } else {
-            None
-        };
-        state.frames.push_back(frame);
-        state.bytes += len;
+        let driver = state.enqueue(frame);
         drop(state);
         wake(driver);
         Ok(())
@@ -473,13 +480,7 @@ impl Shared {
             Some(deflate) if deflate.is_dedicated() => deflate.encode(frame),
             _ => frame,
         };
-        let driver = if state.frames.is_empty() {
-            state.driver_to_wake()
-        } else {
-            None
-        };
-        state.bytes += frame.len();
-        state.frames.push_back(frame);
+        let driver = state.enqueue(frame);
         drop(state);
         wake(driver);
         true
@@ -502,13 +503,7 @@ impl Shared {
         if state.bytes + len > self.limits.max_queue_bytes() {
             return false;
         }
-        let driver = if state.frames.is_empty() {
-            state.driver_to_wake()
-        } else {
-            None
-        };
-        state.frames.push_back(run.clone());
-        state.bytes += len;
+        let driver = state.enqueue(run.clone());
         drop(state);
         wake(driver);
         true
@@ -624,13 +619,12 @@ impl Shared {
             return Some(None);
         }
         // A graceful close stays queued for the driver to write after the frames.
-        if !matches!(state.close.as_deref(), Some(CloseRequest::Abort(_))) {
+        let Some(CloseRequest::Abort(frame)) = state.close.as_deref() else {
             return None;
-        }
-        match state.close.take().map(|request| *request) {
-            Some(CloseRequest::Abort(frame)) => Some(Some(frame)),
-            _ => None,
-        }
+        };
+        let frame = frame.clone();
+        state.close = None;
+        Some(Some(frame))
     }
 
     /// Moves queued frames into `out` (up to about `budget` bytes, at least one frame) and

@@ -522,14 +522,21 @@ async fn sse_subscriber(
 ) -> SubTally {
     let mut tally = SubTally::new(messages);
     loop {
-        tokio::select! {
+        let read = tokio::select! {
             biased;
-            r = conn.next_data() => match r {
-                Ok(Some(data)) => tally.on_payload(data.as_bytes(), &clock, &progress),
-                Ok(None) => { tally.error = Some("server ended an SSE stream".into()); break; }
-                Err(e) => { tally.error = Some(format!("SSE read: {e}")); break; }
-            },
+            r = conn.read_events(|data| tally.on_payload(data, &clock, &progress)) => r,
             _ = stop.changed() => break,
+        };
+        match read {
+            Ok(true) => {}
+            Ok(false) => {
+                tally.error = Some("server ended an SSE stream".into());
+                break;
+            }
+            Err(e) => {
+                tally.error = Some(format!("SSE read: {e}"));
+                break;
+            }
         }
     }
     if !*stop.borrow() {

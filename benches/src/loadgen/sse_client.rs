@@ -169,58 +169,87 @@ impl SseConn {
         }
     }
 
-    /// The next complete event's data from `body`, if one is there.
-    fn next_event(&mut self) -> Option<String> {
-        while let Some(nl) = self.body.iter().position(|&b| b == b'\n') {
-            let mut line = self.body.split_to(nl + 1);
-            line.truncate(nl);
+    /// Hands the data of every complete event in `body` to `on_event`, in order, and drops
+    /// what it read; an unfinished event stays. One pass over the bytes: a lone `data` line
+    /// followed by its blank line (what the servers send) is handed over in place, no copy.
+    fn take_events(&mut self, on_event: &mut impl FnMut(&[u8])) {
+        let Self {
+            body,
+            data,
+            has_data,
+            ..
+        } = self;
+        let bytes = &body[..];
+        let mut at = 0;
+        while let Some(nl) = memchr::memchr(b'\n', &bytes[at..]) {
+            let line_end = at + nl;
+            let mut line = &bytes[at..line_end];
+            at = line_end + 1;
             if line.last() == Some(&b'\r') {
-                line.truncate(nl - 1);
+                line = &line[..line.len() - 1];
             }
             if line.is_empty() {
-                if self.has_data {
-                    self.has_data = false;
-                    let data = std::mem::take(&mut self.data);
-                    return Some(String::from_utf8_lossy(&data).into_owned());
+                if *has_data {
+                    *has_data = false;
+                    on_event(data);
+                    data.clear();
                 }
                 continue;
             }
-            let (field, value) = match line.iter().position(|&b| b == b':') {
+            let (field, value) = match memchr::memchr(b':', line) {
                 Some(0) => continue, // a comment
                 Some(i) => {
                     let value = &line[i + 1..];
                     (&line[..i], value.strip_prefix(b" ").unwrap_or(value))
                 }
-                None => (&line[..], &b""[..]),
+                None => (line, &b""[..]),
             };
-            if field == b"data" {
-                if self.has_data {
-                    self.data.push(b'\n');
-                }
-                self.data.extend_from_slice(value);
-                self.has_data = true;
+            if field != b"data" {
+                continue;
             }
+            if !*has_data {
+                // The common event: one data line, then the blank line.
+                let rest = &bytes[at..];
+                let blank = if rest.starts_with(b"\n") {
+                    Some(1)
+                } else if rest.starts_with(b"\r\n") {
+                    Some(2)
+                } else {
+                    None
+                };
+                if let Some(blank) = blank {
+                    on_event(value);
+                    at += blank;
+                    continue;
+                }
+            } else {
+                data.push(b'\n');
+            }
+            data.extend_from_slice(value);
+            *has_data = true;
         }
-        None
+        body.advance(at);
     }
 
-    /// The next event's data; `Ok(None)` when the stream ended.
-    pub async fn next_data(&mut self) -> io::Result<Option<String>> {
-        loop {
-            if let Some(data) = self.next_event() {
-                return Ok(Some(data));
-            }
-            if self.eof || self.framing == Framing::Done {
-                return Ok(None);
-            }
-            if self.raw.capacity() - self.raw.len() < 1024 {
-                self.raw.reserve(8 * 1024);
-            }
-            if self.stream.read_buf(&mut self.raw).await? == 0 {
-                self.eof = true;
-            }
-            self.dechunk()?;
+    /// Hands the data of every event already buffered to `on_event`, then waits for the
+    /// next bytes from the server and hands over the events they complete. `Ok(false)` once
+    /// the stream ended (after its last events). Cancel-safe: the only wait is the read, and
+    /// nothing is taken from the buffers before it.
+    pub async fn read_events(&mut self, mut on_event: impl FnMut(&[u8])) -> io::Result<bool> {
+        self.dechunk()?;
+        self.take_events(&mut on_event);
+        if self.eof || self.framing == Framing::Done {
+            return Ok(false);
         }
+        if self.raw.capacity() - self.raw.len() < 1024 {
+            self.raw.reserve(8 * 1024);
+        }
+        if self.stream.read_buf(&mut self.raw).await? == 0 {
+            self.eof = true;
+        }
+        self.dechunk()?;
+        self.take_events(&mut on_event);
+        Ok(!(self.eof || self.framing == Framing::Done))
     }
 }
 
@@ -252,9 +281,11 @@ mod tests {
             tokio::task::yield_now().await;
         }
         drop(server_side);
-        while let Some(data) = conn.next_data().await.unwrap() {
-            out.push(data);
-        }
+        while conn
+            .read_events(|data| out.push(String::from_utf8_lossy(data).into_owned()))
+            .await
+            .unwrap()
+        {}
         out
     }
 

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt as _;
 use serde::Serialize;
 
-use super::system::{SourceAddrs, own_cpu_time, process_cpu_time};
+use super::system::{CpuTime, SourceAddrs, own_cpu_time, process_cpu_time};
 
 /// The server under test.
 #[derive(Debug, Clone)]
@@ -57,11 +57,11 @@ impl Report {
 }
 
 /// CPU time of the generator and the server over a measured phase.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Meter {
     started: Instant,
     own_cpu: Duration,
-    server_cpu: Option<Duration>,
+    server_cpu: Option<CpuTime>,
     server_pid: Option<u32>,
 }
 
@@ -78,7 +78,8 @@ impl Meter {
 
     /// Adds `loadgen_cpu_share` and `server_cpu_share` (CPU seconds ÷ wall seconds since
     /// the start; 1.0 is one core kept busy) and `server_cpu_s` to `report`; returns the
-    /// server's CPU seconds when known. `/proc` counts in 10 ms ticks.
+    /// server's CPU seconds when known: the scheduler's nanoseconds per thread, or `/proc`'s
+    /// 10 ms ticks when those do not cover the phase ([`CpuTime`]).
     pub fn finish(&self, report: &mut Report) -> Option<f64> {
         let wall = self.started.elapsed().as_secs_f64().max(1e-9);
         if let Ok(now) = own_cpu_time() {
@@ -88,9 +89,9 @@ impl Meter {
             );
         }
         report.metric("measured_s", wall);
-        let before = self.server_cpu?;
+        let before = self.server_cpu.as_ref()?;
         let now = process_cpu_time(self.server_pid?).ok()?;
-        let cpu = now.saturating_sub(before).as_secs_f64();
+        let cpu = now.since(before).as_secs_f64();
         report.metric("server_cpu_share", cpu / wall);
         report.metric("server_cpu_s", cpu);
         Some(cpu)

@@ -80,12 +80,71 @@ pub fn parse_vm_rss(status: &str) -> Option<u64> {
     }
 }
 
-/// A process's CPU time (user + system) from `/proc/PID/stat`.
-pub fn process_cpu_time(pid: u32) -> io::Result<Duration> {
+/// A process's CPU time at one moment, to subtract from a later one ([`CpuTime::since`]).
+///
+/// `/proc/PID/stat` counts in 10 ms ticks, which is 5 % of a 0.2 s phase (a fan-out run's
+/// server spends about that), so the scheduler's own nanosecond count of each thread
+/// (`/proc/PID/task/TID/schedstat`, first field) is read as well and used whenever it covers
+/// the phase: no thread that was there at the start has gone by its end.
+#[derive(Debug, Clone)]
+pub struct CpuTime {
+    ticks: Duration,
+    /// `(tid, nanoseconds on a CPU)`, sorted by tid; `None` when unreadable.
+    threads: Option<Vec<(u32, u64)>>,
+}
+
+impl CpuTime {
+    /// The CPU time spent between `earlier` and `self`.
+    pub fn since(&self, earlier: &CpuTime) -> Duration {
+        if let (Some(now), Some(then)) = (&self.threads, &earlier.threads) {
+            let find = |tid: u32| {
+                now.binary_search_by_key(&tid, |&(t, _)| t)
+                    .ok()
+                    .map(|i| now[i].1)
+            };
+            if then.iter().all(|&(tid, _)| find(tid).is_some()) {
+                let before = |tid: u32| {
+                    then.binary_search_by_key(&tid, |&(t, _)| t)
+                        .map_or(0, |i| then[i].1)
+                };
+                let nanos: u64 = now
+                    .iter()
+                    .map(|&(tid, ns)| ns.saturating_sub(before(tid)))
+                    .sum();
+                return Duration::from_nanos(nanos);
+            }
+        }
+        self.ticks.saturating_sub(earlier.ticks)
+    }
+}
+
+/// A process's CPU time now: `/proc/PID/stat`'s ticks, and each thread's nanoseconds when
+/// `/proc/PID/task/*/schedstat` can be read.
+pub fn process_cpu_time(pid: u32) -> io::Result<CpuTime> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
     let ticks = parse_stat_ticks(&stat).ok_or_else(|| io::Error::other("unreadable /proc stat"))?;
-    // USER_HZ is 100 on every Linux ABI in use.
-    Ok(Duration::from_millis(ticks * 10))
+    Ok(CpuTime {
+        // USER_HZ is 100 on every Linux ABI in use.
+        ticks: Duration::from_millis(ticks * 10),
+        threads: thread_nanos(pid),
+    })
+}
+
+fn thread_nanos(pid: u32) -> Option<Vec<(u32, u64)>> {
+    let mut threads = Vec::new();
+    for entry in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
+        let entry = entry.ok()?;
+        let tid: u32 = entry.file_name().to_str()?.parse().ok()?;
+        let text = std::fs::read_to_string(entry.path().join("schedstat")).ok()?;
+        threads.push((tid, parse_schedstat_nanos(&text)?));
+    }
+    threads.sort_unstable();
+    (!threads.is_empty()).then_some(threads)
+}
+
+/// The first field of a `schedstat` line: nanoseconds spent on a CPU.
+pub fn parse_schedstat_nanos(text: &str) -> Option<u64> {
+    text.split_whitespace().next()?.parse().ok()
 }
 
 /// `utime + stime` (fields 14 and 15) of a `/proc/PID/stat` line, in clock ticks. The
@@ -124,6 +183,48 @@ mod tests {
         assert!(rss_bytes(pid).unwrap() > 0);
         assert!(process_cpu_time(pid).is_ok());
         assert!(own_cpu_time().is_ok());
+    }
+
+    #[test]
+    fn reads_schedstat_nanoseconds() {
+        assert_eq!(parse_schedstat_nanos("894828 1200 3\n"), Some(894_828));
+        assert_eq!(parse_schedstat_nanos(""), None);
+    }
+
+    fn snapshot(ticks_ms: u64, threads: Option<Vec<(u32, u64)>>) -> CpuTime {
+        CpuTime {
+            ticks: Duration::from_millis(ticks_ms),
+            threads,
+        }
+    }
+
+    #[test]
+    fn cpu_time_counts_thread_nanoseconds_new_threads_whole() {
+        let start = snapshot(100, Some(vec![(10, 1_000), (11, 5_000)]));
+        let end = snapshot(110, Some(vec![(10, 4_000), (11, 5_500), (12, 700)]));
+        assert_eq!(end.since(&start), Duration::from_nanos(3_000 + 500 + 700));
+    }
+
+    #[test]
+    fn cpu_time_falls_back_to_ticks_when_a_thread_went_away() {
+        let start = snapshot(100, Some(vec![(10, 1_000), (11, 5_000)]));
+        let end = snapshot(130, Some(vec![(10, 4_000)]));
+        assert_eq!(end.since(&start), Duration::from_millis(30));
+        assert_eq!(snapshot(130, None).since(&start), Duration::from_millis(30));
+    }
+
+    #[test]
+    fn own_thread_nanoseconds_grow_with_work() {
+        let pid = std::process::id();
+        let start = process_cpu_time(pid).unwrap();
+        assert!(start.threads.is_some(), "schedstat unreadable here");
+        let spin = std::time::Instant::now();
+        let mut x = 0u64;
+        while spin.elapsed() < Duration::from_millis(30) {
+            x = std::hint::black_box(x.wrapping_add(1));
+        }
+        let spent = process_cpu_time(pid).unwrap().since(&start);
+        assert!(spent >= Duration::from_millis(20), "{spent:?}");
     }
 
     #[test]

@@ -97,19 +97,15 @@ impl CpuTime {
     /// The CPU time spent between `earlier` and `self`.
     pub fn since(&self, earlier: &CpuTime) -> Duration {
         if let (Some(now), Some(then)) = (&self.threads, &earlier.threads) {
-            let find = |tid: u32| {
-                now.binary_search_by_key(&tid, |&(t, _)| t)
+            let at = |list: &[(u32, u64)], tid: u32| {
+                list.binary_search_by_key(&tid, |&(t, _)| t)
                     .ok()
-                    .map(|i| now[i].1)
+                    .map(|i| list[i].1)
             };
-            if then.iter().all(|&(tid, _)| find(tid).is_some()) {
-                let before = |tid: u32| {
-                    then.binary_search_by_key(&tid, |&(t, _)| t)
-                        .map_or(0, |i| then[i].1)
-                };
+            if then.iter().all(|&(tid, _)| at(now, tid).is_some()) {
                 let nanos: u64 = now
                     .iter()
-                    .map(|&(tid, ns)| ns.saturating_sub(before(tid)))
+                    .map(|&(tid, ns)| ns.saturating_sub(at(then, tid).unwrap_or(0)))
                     .sum();
                 return Duration::from_nanos(nanos);
             }

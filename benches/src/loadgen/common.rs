@@ -98,8 +98,8 @@ impl Meter {
     }
 }
 
-/// `count ÷ cpu_seconds` when at least 0.1 s of CPU was counted (ten `/proc` ticks), so a
-/// rate per CPU-second is never read from one or two ticks.
+/// `count ÷ cpu_seconds` when at least 0.1 s of CPU was counted, so a rate per CPU-second
+/// is never read from a few ticks when [`Meter`] had to fall back to them.
 pub fn per_cpu_second(count: f64, cpu_seconds: Option<f64>) -> Option<f64> {
     cpu_seconds.filter(|&c| c >= 0.1).map(|c| count / c)
 }

@@ -85,10 +85,13 @@ pub(crate) trait Membership: Send + Sync {
 #[repr(C)]
 struct State {
     frames: Frames,
-    bytes: usize,
+    /// Bytes queued: a `u32` (saturating, like the bound it is checked against) keeps the
+    /// state, and so every connection's `Shared`, within jemalloc's 224-byte class.
+    bytes: u32,
     /// Live [`WebSocket`](crate::WebSocket) values (and split halves) of this connection;
     /// when the last one goes, the connection closes.
-    sockets: u32,
+    /// (At most two: a socket, or its two halves; a `u16` keeps the state small.)
+    sockets: u16,
     /// A close was requested, the socket values are gone, or the connection is gone:
     /// nothing more may be queued.
     closing: bool,
@@ -125,8 +128,10 @@ struct State {
     close: Option<Box<CloseRequest>>,
 }
 
-/// The groups a connection belongs to, and the key it has in each.
-type Memberships = Vec<(Weak<dyn Membership>, Arc<str>)>;
+/// The groups a connection belongs to, and the key it has in each. A boxed slice, not a
+/// `Vec`: 8 bytes less in every connection's `Shared` (no capacity), and no spare room;
+/// joining and leaving, which are rare next to what a connection sends, reallocate it.
+type Memberships = Box<[(Weak<dyn Membership>, Arc<str>)]>;
 
 /// The part of [`State`] that only matters while messages flow.
 #[derive(Default)]
@@ -187,7 +192,7 @@ impl State {
         } else {
             None
         };
-        self.bytes += entry.len();
+        self.bytes = self.bytes.saturating_add(saturate(entry.len()));
         self.frames.push_back(entry);
         driver
     }
@@ -229,17 +234,20 @@ impl State {
 /// handle of it.
 ///
 /// Laid out in declaration order (`repr(C)`), grouped by what touches it: a broadcast's push
-/// reads `deflate`, the lock and the queue (one cache line with the `Arc`'s counts, when the
-/// allocation is line-aligned, as jemalloc's 256-byte class is), then the byte count, the
+/// reads `rare` (for `deflate`), the lock and the queue (one cache line with the `Arc`'s
+/// counts when the allocation starts a line: jemalloc's 224-byte class, which 208 bytes of
+/// state and the counts fit, starts every other one on a line and the rest half way into
+/// one), then the byte count, the
 /// flags, the task's waker and the queue's bound (the next); the connection task's take
 /// reads the same two. Memberships, timestamps and the rest come after. A broadcast calls
 /// [`prefetch`](Self::prefetch) for a batch of members before pushing to them, so those
 /// lines arrive together instead of one miss after another behind each member's lock.
 #[repr(C)]
 pub(crate) struct Shared {
-    /// permessage-deflate for what this connection sends, when negotiated.
-    /// Boxed: most connections do not compress, and every one carries the slot.
-    pub(crate) deflate: Option<Box<Outgoing>>,
+    /// What few connections have (permessage-deflate, an agreed subprotocol, a message
+    /// limit), in one box allocated only when one is set: every connection carries the
+    /// slot. First: a broadcast's push reads it (for `deflate`).
+    rare: Option<Box<Rare>>,
     state: Mutex<State>,
     limits: Limits,
     /// The groups the connection belongs to. A lock of its own, taken only while the
@@ -258,9 +266,6 @@ pub(crate) struct Shared {
     pub(crate) paused: AtomicBool,
     pub(crate) id: Arc<str>,
     pub(crate) stats: Arc<Stats>,
-    /// What few connections have (an agreed subprotocol, a message limit), in one box
-    /// allocated only when one is set: every connection carries the slot.
-    rare: Option<Box<Rare>>,
     /// When the last bytes arrived from the peer (ms, [`now_ms`]).
     pub(crate) last_rx: AtomicU64,
     /// When the last text or binary message arrived from the peer.
@@ -276,6 +281,8 @@ pub(crate) struct Shared {
 /// The rarely set parts of a connection's state.
 #[derive(Default)]
 struct Rare {
+    /// permessage-deflate for what this connection sends, when negotiated.
+    deflate: Option<Outgoing>,
     /// The subprotocol agreed in the handshake.
     protocol: Option<Box<str>>,
     /// The inbound message limit, when the route or server sets one.
@@ -306,12 +313,12 @@ impl Shared {
             id,
             state: Mutex::new(State::new()),
             limits,
-            memberships: Mutex::new(Vec::new()),
+            memberships: Mutex::new(Box::default()),
             stats,
             rare: protocol.map(|protocol| {
                 Box::new(Rare {
                     protocol: Some(protocol),
-                    message_limit: None,
+                    ..Rare::default()
                 })
             }),
             last_rx: AtomicU64::new(now),
@@ -324,7 +331,6 @@ impl Shared {
             handler_woken: AtomicBool::new(true),
             writing: AtomicBool::new(false),
             on_tcp: AtomicBool::new(false),
-            deflate: None,
         }
     }
 
@@ -342,6 +348,12 @@ impl Shared {
         self.rare.as_ref()?.protocol.as_deref()
     }
 
+    /// permessage-deflate for what this connection sends, if negotiated.
+    #[inline]
+    pub(crate) fn deflate(&self) -> Option<&Outgoing> {
+        self.rare.as_ref()?.deflate.as_ref()
+    }
+
     /// The inbound message limit, if any.
     pub(crate) fn message_limit(&self) -> Option<&MessageLimiter> {
         self.rare.as_ref()?.message_limit.as_ref()
@@ -349,14 +361,16 @@ impl Shared {
 
     /// This connection's state, compressing what it sends as `deflate` says.
     pub(crate) fn with_deflate(mut self, deflate: Option<Outgoing>) -> Self {
-        self.deflate = deflate.map(Box::new);
+        if let Some(deflate) = deflate {
+            self.rare.get_or_insert_with(Box::default).deflate = Some(deflate);
+        }
         self
     }
 
     /// `frame` compressed as this connection wants it, unless it compresses with its own
     /// context (then the frame is compressed under the queue lock, see `queue_frame`).
     fn encode_unlocked(&self, frame: Bytes) -> Bytes {
-        match &self.deflate {
+        match self.deflate() {
             Some(deflate) if !deflate.is_dedicated() => deflate.encode(frame),
             _ => frame,
         }
@@ -366,7 +380,7 @@ impl Shared {
     /// connection's kind (made once per kind), or the plain frame compressed by this
     /// connection's own compressor.
     pub(crate) fn push_broadcast(&self, cache: &mut FrameCache<'_>) -> Result<()> {
-        match cache.frame_for(self.deflate.as_deref()) {
+        match cache.frame_for(self.deflate()) {
             Some(frame) => self.push_encoded(frame),
             None => self.push(cache.plain().clone()),
         }
@@ -380,9 +394,9 @@ impl Shared {
     #[inline]
     pub(crate) fn prefetch(&self) {
         let lock = self.state.is_locked();
-        let deflate = self.deflate.is_some();
+        let rare = self.rare.is_some();
         let bound = self.limits.max_queue_bytes;
-        std::hint::black_box((lock, deflate, bound));
+        std::hint::black_box((lock, rare, bound));
     }
 
     /// The connection task starts polling the handler: what is queued meanwhile wakes
@@ -423,7 +437,7 @@ impl Shared {
         burst::release();
         let mut len = frame.len();
         let mut state = self.state.lock();
-        let frame = match &self.deflate {
+        let frame = match self.deflate() {
             // Compressed under the lock: the peer's window follows the queue's order.
             Some(deflate) if deflate.is_dedicated() && !state.closing => {
                 let frame = deflate.encode(frame);
@@ -437,7 +451,7 @@ impl Shared {
         }
         // A frame larger than the whole bound still goes through an empty queue, so one big
         // message does not close every client; the queue then holds at most that one frame.
-        if state.bytes > 0 && state.bytes + len > self.limits.max_queue_bytes() {
+        if state.bytes > 0 && state.bytes as usize + len > self.limits.max_queue_bytes() {
             match self.limits.backpressure {
                 Backpressure::DropNewest => {
                     drop(state);
@@ -476,7 +490,7 @@ impl Shared {
         if state.closing {
             return false;
         }
-        let frame = match &self.deflate {
+        let frame = match self.deflate() {
             Some(deflate) if deflate.is_dedicated() => deflate.encode(frame),
             _ => frame,
         };
@@ -492,7 +506,7 @@ impl Shared {
     /// one by one, so the back-pressure policy sees each (exactly what it would have seen
     /// without the run). A closing connection refuses the run (true: nothing more to do).
     pub(crate) fn push_run(&self, run: &Bytes) -> bool {
-        if self.deflate.is_some() {
+        if self.deflate().is_some() {
             return false;
         }
         let len = run.len();
@@ -500,7 +514,7 @@ impl Shared {
         if state.closing {
             return true;
         }
-        if state.bytes + len > self.limits.max_queue_bytes() {
+        if state.bytes as usize + len > self.limits.max_queue_bytes() {
             return false;
         }
         let driver = state.enqueue(run.clone());
@@ -516,7 +530,7 @@ impl Shared {
         if state.closing {
             return Poll::Ready(Err(Error::Closed));
         }
-        if state.bytes <= self.limits.max_queue_bytes() {
+        if state.bytes as usize <= self.limits.max_queue_bytes() {
             return Poll::Ready(Ok(()));
         }
         state.set_sender(cx.waker());
@@ -655,7 +669,7 @@ impl Shared {
                 break;
             }
         }
-        state.bytes -= taken;
+        state.bytes = state.bytes.saturating_sub(saturate(taken));
         state.frames.shrink_when_drained();
         if state.unowned && !state.close_requested {
             state.closing = true;
@@ -687,7 +701,7 @@ impl Shared {
 
     /// Bytes queued and not yet taken by the connection task.
     pub(crate) fn queued_bytes(&self) -> usize {
-        self.state.lock().bytes
+        self.state.lock().bytes as usize
     }
 
     /// True once a close was requested or the connection is gone.
@@ -879,10 +893,10 @@ impl Shared {
         {
             entry.1 = key;
         } else {
-            // Most connections are in one or two groups: grow one slot at a time rather
-            // than by `Vec`'s first step of four (every idle member carries the spare room).
-            memberships.reserve_exact(1);
-            memberships.push((group, key));
+            let mut grown = Vec::with_capacity(memberships.len() + 1);
+            grown.extend(std::mem::take(&mut *memberships));
+            grown.push((group, key));
+            *memberships = grown.into_boxed_slice();
         }
         true
     }
@@ -890,9 +904,15 @@ impl Shared {
     /// Forgets membership of a group.
     pub(crate) fn left(&self, group: *const ()) {
         let mut memberships = self.memberships.lock();
-        memberships.retain(|(weak, _)| !std::ptr::eq(weak.as_ptr() as *const (), group));
-        if memberships.is_empty() {
-            *memberships = Vec::new();
+        let is_group = |(weak, _): &(Weak<dyn Membership>, Arc<str>)| {
+            std::ptr::eq(weak.as_ptr() as *const (), group)
+        };
+        if memberships.iter().any(is_group) {
+            *memberships = std::mem::take(&mut *memberships)
+                .into_vec()
+                .into_iter()
+                .filter(|entry| !is_group(entry))
+                .collect();
         }
     }
 
@@ -923,7 +943,7 @@ impl Shared {
             )
         };
         self.paused.store(false, Ordering::Release);
-        for (group, key) in groups {
+        for (group, key) in groups.into_vec() {
             if let Some(group) = group.upgrade() {
                 group.connection_ended(&key, self);
             }
@@ -996,8 +1016,8 @@ mod tests {
         const COUNTS: usize = 16;
         let line = |offset: usize| (COUNTS + offset) / 64;
         let state = offset_of!(Shared, state);
-        // `deflate`, the lock byte, then the state (8-byte aligned): the queue.
-        assert_eq!(line(offset_of!(Shared, deflate)), 0);
+        // `rare` (for `deflate`), the lock byte, then the state (8-byte aligned): the queue.
+        assert_eq!(line(offset_of!(Shared, rare)), 0);
         let field = |offset: usize| state + 8 + offset;
         assert_eq!(line(state), 0);
         let queue_end = field(offset_of!(State, frames)) + size_of::<Frames>();
@@ -1015,8 +1035,8 @@ mod tests {
         assert_eq!(line(limits + offset_of!(Limits, max_queue_bytes)), 1);
         assert_eq!(line(limits + offset_of!(Limits, backpressure)), 1);
         assert!(
-            COUNTS + size_of::<Shared>() <= 256,
-            "one 256-byte allocation"
+            COUNTS + size_of::<Shared>() <= 224,
+            "one 224-byte allocation"
         );
     }
 }

@@ -329,26 +329,49 @@ impl WebSocketRoom {
     }
 
     /// Sends a message to every member.
-    pub async fn broadcast(&self, message: WebSocketMessage) -> Result<()> {
-        self.broadcast_frame(encode_message(&message))
+    ///
+    /// The message is encoded and queued to every member when this is called; the future
+    /// it returns is ready at once and holds neither the room nor the message, so a
+    /// handler that awaits it between reads stays small (every idle connection carries its
+    /// handler's future). The same holds for the other `broadcast*` methods and
+    /// [`WebSocketRoom::send_to`].
+    pub fn broadcast(
+        &self,
+        message: WebSocketMessage,
+    ) -> impl Future<Output = Result<()>> + Send + '_ {
+        std::future::ready(self.broadcast_frame(encode_message(&message)))
     }
 
-    /// Sends a text message to every member.
-    pub async fn broadcast_text(&self, text: impl Into<Utf8Bytes>) -> Result<()> {
+    /// Sends a text message to every member (queued when called, see
+    /// [`WebSocketRoom::broadcast`]).
+    pub fn broadcast_text(
+        &self,
+        text: impl Into<Utf8Bytes>,
+    ) -> impl Future<Output = Result<()>> + Send + '_ {
         let text: Utf8Bytes = text.into();
-        self.broadcast_frame(encode_text(&text))
+        std::future::ready(self.broadcast_frame(encode_text(&text)))
     }
 
-    /// Serialises `value` to JSON once and sends it as text to every member.
-    pub async fn broadcast_json<T: Serialize + ?Sized>(&self, value: &T) -> Result<()> {
-        let json = serde_json::to_string(value)?;
-        self.broadcast_frame(encode_text(&json))
+    /// Serialises `value` to JSON once and sends it as text to every member (queued when
+    /// called, see [`WebSocketRoom::broadcast`]).
+    pub fn broadcast_json<T: Serialize + ?Sized>(
+        &self,
+        value: &T,
+    ) -> impl Future<Output = Result<()>> + Send + '_ {
+        let sent = serde_json::to_string(value)
+            .map_err(Error::from)
+            .and_then(|json| self.broadcast_frame(encode_text(&json)));
+        std::future::ready(sent)
     }
 
     /// Sends a message to every member but the connection `except_id` (typically the
-    /// sender).
-    pub async fn broadcast_except(&self, except_id: &str, message: WebSocketMessage) -> Result<()> {
-        self.publish(encode_message(&message), Some(except_id))
+    /// sender); queued when called, see [`WebSocketRoom::broadcast`].
+    pub fn broadcast_except(
+        &self,
+        except_id: &str,
+        message: WebSocketMessage,
+    ) -> impl Future<Output = Result<()>> + Send + '_ {
+        std::future::ready(self.publish(encode_message(&message), Some(except_id)))
     }
 
     /// Sends an already encoded frame to every member, through the room's transport.
@@ -357,13 +380,17 @@ impl WebSocketRoom {
     }
 
     /// Sends a message to the member with this id only; [`Error::Closed`] when there is no
-    /// such member.
-    pub async fn send_to(&self, id: &str, message: WebSocketMessage) -> Result<()> {
+    /// such member. Queued when called, see [`WebSocketRoom::broadcast`].
+    pub fn send_to(
+        &self,
+        id: &str,
+        message: WebSocketMessage,
+    ) -> impl Future<Output = Result<()>> + Send + '_ {
         let connection = self.inner.members.read().get(id).cloned();
-        match connection {
+        std::future::ready(match connection {
             Some(connection) => connection.try_send(message),
             None => Err(Error::Closed),
-        }
+        })
     }
 
     /// The handle of the member with this id, if any (to send to it, or close it, later).

@@ -1,8 +1,9 @@
 //! `cargo xtask bench`: end-to-end benchmarks of our bench server against the peers, over
 //! `../shared/bench/PROTOCOL.md` (see `docs/benchmarks.md`).
 //!
-//! Builds the release binaries, then for each server (one at a time) and each scenario,
-//! runs the generator `--runs` times; every run starts a fresh server pinned to core 0
+//! Builds the release binaries, then runs the generator `--runs` times against each server
+//! in each scenario, round by round (every server in a scenario side by side, so a drift of
+//! the host's speed reaches them alike); every run starts a fresh server pinned to core 0
 //! (`taskset -c 0`) and the generator pinned to core 1. Prints progress as it goes, then a
 //! markdown table of medians with our ratio against each peer, and writes
 //! `target/bench-report/{results.json, report.md, chart.svg}`. A server that cannot be
@@ -78,15 +79,30 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let timeout = Duration::from_secs(if opts.quick { 90 } else { 400 });
     let started = Instant::now();
     let mut done = 0usize;
-    let mut cells = Vec::new();
-    for server in &servers {
-        let log = logs.join(format!("{}.log", server.id));
+    // Every (server, scenario) pair, in the report's order; the runs go round by round, and
+    // within a round scenario by scenario with the servers side by side, so a drift of the
+    // (shared, noisy) host's speed during the bench reaches every server alike instead of
+    // whichever one's runs it happened to overlap.
+    let pairs: Vec<(&Server, &Scenario)> = servers
+        .iter()
+        .flat_map(|server| {
+            scenarios
+                .iter()
+                .filter(|sc| catalog::runs(server.id, sc.id))
+                .map(move |sc| (*server, *sc))
+        })
+        .collect();
+    let mut cells: Vec<Cell> = pairs
+        .iter()
+        .map(|(server, sc)| Cell::new(server.id, sc.id))
+        .collect();
+    for i in 1..=opts.runs {
         for sc in &scenarios {
-            if !catalog::runs(server.id, sc.id) {
-                continue;
-            }
-            let mut cell = Cell::new(server.id, sc.id);
-            for i in 1..=opts.runs {
+            for (k, (server, _)) in pairs
+                .iter()
+                .enumerate()
+                .filter(|(_, (_, pair_sc))| pair_sc.id == sc.id)
+            {
                 eprintln!(
                     "[{:>3}/{total}] {} · {} · run {i}/{} · {} left{}",
                     done + 1,
@@ -96,6 +112,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
                     total - done - 1,
                     eta(started.elapsed(), done, total),
                 );
+                let log = logs.join(format!("{}.log", server.id));
                 let args = if opts.quick { sc.quick } else { sc.full };
                 let run = match process::start_server(&paths, pinning, server, &log, sc.compressed)
                 {
@@ -113,10 +130,9 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
                     }
                 };
                 eprintln!("          {}", headline(sc, &run));
-                cell.push(run);
+                cells[k].push(run);
                 done += 1;
             }
-            cells.push(cell);
         }
     }
 
